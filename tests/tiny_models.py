@@ -1,0 +1,106 @@
+"""Tiny random-weight GroundVTS models and hand-built inputs for CPU tests."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+
+VOCAB, PAD, BOS, EOS = 128, 0, 1, 2
+IMAGE_ID, VIDEO_ID, VISION_START, VISION_END = 100, 101, 102, 103
+PATCH_DIM = 3 * 2 * 2 * 2  # channels x temporal_patch x patch x patch
+
+
+def tiny_qwen_config(**overrides) -> GroundVTSQwen2_5_VLConfig:
+    text = dict(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=1024, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 10000.0},
+    )
+    vision = dict(
+        depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=2,
+        spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=8, fullatt_block_indexes=[0],
+    )
+    settings = dict(
+        text_config=text, vision_config=vision, image_token_id=IMAGE_ID, video_token_id=VIDEO_ID,
+        vision_start_token_id=VISION_START, vision_end_token_id=VISION_END, vts_reduction_dim=8,
+    )
+    settings.update(overrides)
+    return GroundVTSQwen2_5_VLConfig(**settings)
+
+
+def video_sample(prefix: int, grid: tuple[int, int, int], question: int, seed: int, answer: int = 0) -> dict:
+    """One sample `text <vs> video tokens <ve> question answer`; grid = (t, h, w) in patches.
+
+    The question tokens are marked in `query_mask`; answer tokens get labels, everything else -100.
+    """
+    g = torch.Generator().manual_seed(seed)
+    t, h, w = grid
+    n_video = t * h * w // 4
+    pixels = torch.randn(t * h * w, PATCH_DIM, generator=g)  # drawn first: answer length must not change it
+    text = lambda n: torch.randint(3, 90, (n,), generator=g).tolist()
+    ids = text(prefix) + [VISION_START] + [VIDEO_ID] * n_video + [VISION_END]
+    query = [0] * len(ids) + [1] * question + [0] * answer
+    ids = ids + text(question) + text(answer)
+    labels = [-100] * (len(ids) - answer) + ids[len(ids) - answer :]
+    return {
+        "input_ids": ids,
+        "query_mask": query,
+        "labels": labels,
+        "pixel_values_videos": pixels,
+        "video_grid_thw": list(grid),
+        "second_per_grid_ts": 1.0,
+    }
+
+
+def collate(samples: list[dict], padding_side: str = "left", with_labels: bool = False) -> dict:
+    """Pad a list of `video_sample`s into model inputs."""
+    length = max(len(s["input_ids"]) for s in samples)
+
+    def pad(values, fill):
+        tensor = torch.tensor(values)
+        gap = length - tensor.shape[0]
+        return F.pad(tensor, (gap, 0) if padding_side == "left" else (0, gap), value=fill)
+
+    ids = torch.stack([pad(s["input_ids"], PAD) for s in samples])
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.stack([pad([1] * len(s["input_ids"]), 0) for s in samples]),
+        "query_mask": torch.stack([pad(s["query_mask"], 0) for s in samples]),
+        "mm_token_type_ids": (ids == VIDEO_ID).long() * 2,
+        "pixel_values_videos": torch.cat([s["pixel_values_videos"] for s in samples]),
+        "video_grid_thw": torch.tensor([s["video_grid_thw"] for s in samples]),
+        "second_per_grid_ts": torch.tensor([s["second_per_grid_ts"] for s in samples]),
+    }
+    if with_labels:
+        batch["labels"] = torch.stack([pad(s["labels"], -100) for s in samples])
+    return batch
+
+
+def video_token_count(batch: dict) -> list[int]:
+    return (batch["video_grid_thw"].prod(-1) // 4).tolist()
+
+
+class vts_settings:
+    """Temporarily change VTS config fields of a (session-shared) model."""
+
+    def __init__(self, model, **values):
+        self.config, self.values, self.saved = model.config, values, {}
+
+    def __enter__(self):
+        for name, value in self.values.items():
+            self.saved[name] = getattr(self.config, name)
+            setattr(self.config, name, value)
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            setattr(self.config, name, value)
+
+
+def spread_vts_scores(model) -> None:
+    """Random init gives near-uniform relevance (tiny logits); widen it so selection depends on the
+    query and tests can tell right from wrong."""
+    with torch.no_grad():
+        for weight in (model.model.vts.wv.weight, model.model.vts.wq.weight, model.get_input_embeddings().weight):
+            weight.normal_(0.0, 1.0)
