@@ -40,4 +40,6 @@ class GroundVTSQwen2_5_VLConfig(Qwen2_5_VLConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        # A plain Qwen2.5-VL config.json says model_type "qwen2_5_vl"; loaded into this class it becomes ours.
+        self.__dict__.pop("model_type", None)
         validate_vts_config(self)

@@ -19,6 +19,7 @@ from transformers.conversion_mapping import (
     get_checkpoint_conversion_mapping,
     register_checkpoint_conversion_mapping,
 )
+from transformers.core_model_loading import WeightRenaming
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrainedModel
 
@@ -193,6 +194,14 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes `auto_map` only for the class being saved; map the inner model too.
+        inner = type(self.model)
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map["AutoModel"] = f"{inner.__module__.rsplit('.', 1)[-1]}.{inner.__name__}"
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _supports_mm_encoder_outputs(self) -> bool:
         # VTS needs the query and the video features in one pass; no pre-encoding in generate.
         return False
@@ -279,12 +288,18 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;
-# register ours like the stock ones, or plain Qwen2.5-VL weights would load as a random LLM.
-for _ours, _stock in (
-    (GroundVTSQwen2_5_VLForConditionalGeneration, "Qwen2_5_VLForConditionalGeneration"),
-    (GroundVTSQwen2_5_VLModel, "Qwen2_5_VLModel"),
-):
-    register_checkpoint_conversion_mapping(_ours.__name__, get_checkpoint_conversion_mapping(_stock), overwrite=True)
+# register ours like the stock ones, or plain Qwen2.5-VL weights would load as a random LLM. The inner
+# model's rule is the stock one except that it leaves `model.vts.*` alone instead of filing it under the LLM.
+register_checkpoint_conversion_mapping(
+    GroundVTSQwen2_5_VLForConditionalGeneration.__name__,
+    get_checkpoint_conversion_mapping("Qwen2_5_VLForConditionalGeneration"),
+    overwrite=True,
+)
+register_checkpoint_conversion_mapping(
+    GroundVTSQwen2_5_VLModel.__name__,
+    [WeightRenaming(source_patterns=r"^model\.(?!language_model\.|visual\.|vts\.)(.+)", target_patterns=r"model.language_model.\1")],
+    overwrite=True,
+)
 
 GroundVTSQwen2_5_VLConfig.register_for_auto_class("AutoConfig")
 GroundVTSQwen2_5_VLModel.register_for_auto_class("AutoModel")

@@ -104,3 +104,9 @@ def spread_vts_scores(model) -> None:
     with torch.no_grad():
         for weight in (model.model.vts.wv.weight, model.model.vts.wq.weight, model.get_input_embeddings().weight):
             weight.normal_(0.0, 1.0)
+
+
+SAMPLES_FOR_HUB = [
+    dict(prefix=3, grid=(2, 4, 4), question=4, seed=10),
+    dict(prefix=1, grid=(3, 4, 4), question=2, seed=11),
+]
