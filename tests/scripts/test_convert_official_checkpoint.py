@@ -1,0 +1,78 @@
+"""Conversion of a tiny checkpoint written in the official GroundVTS (Qwen) release layout."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.scripts.convert_official_checkpoint import convert_checkpoint, main
+from tiny_models import collate, tiny_qwen_config, video_sample
+
+D, DR = 32, 8
+
+
+def official_checkpoint(folder):
+    """Stock Qwen2.5-VL weights (legacy key names) + `vts_module.*` + an official, flat config.json."""
+    torch.manual_seed(3)
+    ours = tiny_qwen_config().to_dict()
+    stock = Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(**{k: v for k, v in ours.items() if not k.startswith("vts_")})
+    )
+    stock.save_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    assert "model.layers.0.self_attn.q_proj.weight" in weights  # legacy names, as released
+    vts = {
+        "vts_module.Wf.weight": torch.randn(DR, D),
+        "vts_module.Wq.weight": torch.randn(DR, D),
+        "vts_module.post_mlp.0.weight": torch.randn(D, D),
+        "vts_module.post_mlp.0.bias": torch.randn(D),
+        "vts_module.post_mlp.2.weight": torch.randn(D, D),
+        "vts_module.post_mlp.2.bias": torch.randn(D),
+    }
+    save_file({**weights, **vts}, folder / "model.safetensors", metadata={"format": "pt"})
+    # transformers 4.51-style flat config: text fields at the top level, mrope in rope_scaling.
+    text = ours.pop("text_config")
+    flat = {k: v for k, v in ours.items() if not k.startswith("vts_")}
+    flat.update({k: v for k, v in text.items() if k not in ("rope_parameters", "model_type", "layer_types")})
+    flat.update(
+        model_type="vts_qwen2_5_vl", architectures=["VTS_Qwen2_5_VLForConditionalGeneration"],
+        rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}, rope_theta=10000.0,
+        VTS_hidden_size=DR, VTS_token_ratio=0.5, VTS_temp=0.7,
+    )
+    (folder / "config.json").write_text(json.dumps(flat))
+    return stock, vts
+
+
+def test_official_qwen_checkpoint_converts(tmp_path):
+    stock, vts = official_checkpoint(tmp_path / "official")
+    out = convert_checkpoint(tmp_path / "official", tmp_path / "ours")
+    model, info = GroundVTSQwen2_5_VLForConditionalGeneration.from_pretrained(out, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    config = model.config
+    assert config.model_type == "groundvts_qwen2_5_vl" and "auto_map" in json.loads((out / "config.json").read_text())
+    assert (config.vts_reduction_dim, config.vts_keep_ratio) == (DR, 0.5)
+    assert config.vts_temperature == config.vts_weight_temperature == 0.7
+    assert (config.vts_query_pooling, config.vts_train_selection) == ("prompt", "topk")
+    assert config.text_config.rope_parameters["mrope_section"] == [2, 1, 1]
+    assert torch.equal(model.model.vts.wv.weight, vts["vts_module.Wf.weight"])
+    assert torch.equal(model.model.vts.mlp[2].bias, vts["vts_module.post_mlp.2.bias"])
+    ours = model.state_dict()
+    for name, tensor in stock.state_dict().items():
+        assert torch.equal(ours[name], tensor), name
+    # With sampling off, the converted model is exactly the official base model.
+    model.config.vts_strategy = "dense"
+    batch = collate([video_sample(prefix=2, grid=(2, 4, 4), question=3, seed=0)])
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(**batch).logits, stock.eval()(**batch).logits, atol=1e-5)
+
+
+def test_not_an_official_checkpoint_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    assert main([str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "vts_qwen2_5_vl" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        convert_checkpoint(tmp_path / "missing", tmp_path / "out")
