@@ -1,0 +1,191 @@
+"""Benchmark the language-model prefill of GroundVTS-Q: dense vs VTS (rho 0.5, 0.25) vs mask-only.
+
+Every variant runs the real GroundVTS inner forward on one long video prompt with random weights;
+only the vision tower is skipped (its cost is the same for every variant), by feeding precomputed
+video features. "mask-only" is the official GroundVTS approach: every token stays in the sequence
+and the unselected ones are hidden by the attention mask, so nothing is saved.
+
+Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated)
+is measured for that variant alone. Prints a table and writes JSON.
+
+    python -m groundvts.scripts.benchmark_prefill --preset mid --repeats 5 --out bench.json
+    python -m groundvts.scripts.benchmark_prefill --preset qwen7b --device cuda --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+PRESETS = {
+    # Mid-size: small enough for a 2-core CPU, long enough (4,096 video tokens) for attention to matter.
+    "mid": dict(hidden=512, intermediate=2752, layers=6, heads=8, kv_heads=2, grid=(16, 32, 32), text=96, dr=128),
+    # Qwen2.5-VL-7B language model (random weights; speed does not depend on them). 128 frames at 2 fps.
+    "qwen7b": dict(hidden=3584, intermediate=18944, layers=28, heads=28, kv_heads=4, grid=(64, 28, 36), text=96, dr=512),
+}
+VARIANTS = {"dense": None, "vts_0.5": 0.5, "vts_0.25": 0.25, "mask_only_0.5": 0.5}
+
+
+def analytic_prefill_flops(n: int, d: int, m: int, layers: int) -> float:
+    """Per-layer C(n) = 4nd^2 + 2n^2d + 3ndm (projections, attention, gated MLP), summed over layers."""
+    return layers * (4 * n * d * d + 2 * n * n * d + 3 * n * d * m)
+
+
+def build(preset: dict, dtype: torch.dtype, device: str):
+    from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+    from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLModel
+
+    t, h, w = preset["grid"]
+    config = GroundVTSQwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=1024, bos_token_id=1, eos_token_id=2, hidden_size=preset["hidden"], intermediate_size=preset["intermediate"],
+            num_hidden_layers=preset["layers"], num_attention_heads=preset["heads"],
+            num_key_value_heads=preset["kv_heads"], max_position_embeddings=65536,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": _mrope_section(preset)},
+        ),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=32, num_heads=2, out_hidden_size=preset["hidden"],
+                           tokens_per_second=2),
+        image_token_id=1000, video_token_id=1001, vision_start_token_id=1002, vision_end_token_id=1003,
+        vts_reduction_dim=preset["dr"],
+    )
+    with torch.device(device):
+        model = GroundVTSQwen2_5_VLModel(config).to(dtype).eval()
+    n_video = t * h * w // 4
+    features = torch.randn(n_video, preset["hidden"], dtype=dtype, device=device)
+    # Skip the vision tower: every variant would pay the same for it.
+    model.get_video_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": (features,)})()
+    half = preset["text"] // 2
+    ids = [5] * half + [1002] + [1001] * n_video + [1003] + [6] * (preset["text"] - half)
+    input_ids = torch.tensor([ids], device=device)
+    inputs = dict(
+        input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+        mm_token_type_ids=(input_ids == 1001).long() * 2,
+        pixel_values_videos=torch.zeros(1, device=device), video_grid_thw=torch.tensor([[t, h, w]], device=device),
+        second_per_grid_ts=torch.tensor([1.0], device=device),
+    )
+    return model, inputs, features
+
+
+def _mrope_section(preset: dict) -> list[int]:
+    half = preset["hidden"] // preset["heads"] // 2
+    return [half - 2 * (3 * half // 8), 3 * half // 8, 3 * half // 8]
+
+
+def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str) -> dict:
+    from transformers import Qwen2_5_VLModel
+
+    model, inputs, features = build(preset, dtype, device)
+    # Peak memory counts everything after the weights exist, warm-up included (the allocator grows then).
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    cuda_before = torch.cuda.memory_allocated() if device == "cuda" else 0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rho = VARIANTS[name]
+    model.config.vts_strategy = "dense" if name == "dense" else "token"
+    if rho is not None:
+        model.config.vts_keep_ratio = rho
+    forward = model.forward
+    if name.startswith("mask_only"):
+        # Official approach: the stock forward keeps every token; the ones VTS did not select are
+        # only hidden by the attention mask (positions stay those of the full sequence).
+        with torch.no_grad():
+            keep = model(**inputs, use_cache=False).token_keep
+            position_ids, _ = model.get_rope_index(
+                inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+                second_per_grid_ts=inputs["second_per_grid_ts"],
+            )
+        inputs = dict(inputs, attention_mask=keep.long(), position_ids=position_ids)
+        forward = lambda **kw: Qwen2_5_VLModel.forward(model, **kw)
+
+    def prefill():
+        with torch.no_grad():
+            return forward(**inputs, use_cache=True)
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    out = prefill()  # warm-up
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        out = prefill()
+        sync()
+        times.append(time.perf_counter() - start)
+    peak = (torch.cuda.max_memory_allocated() - cuda_before if device == "cuda"
+            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024)
+
+    vts_times = []
+    query = torch.randn(1, preset["hidden"], dtype=dtype, device=device)
+    t, h, w = preset["grid"]
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.vts([features], query, [h * w // 4])
+        sync()
+        vts_times.append(time.perf_counter() - start)
+    return {
+        "variant": name,
+        "llm_tokens": out.past_key_values.get_seq_length(),
+        "prefill_s_median": statistics.median(times),
+        "prefill_s_all": times,
+        "vts_module_s_median": statistics.median(vts_times) if rho is not None and not name.startswith("mask") else 0.0,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": "CUDA peak allocated above the weights" if device == "cuda" else "CPU max RSS growth above the weights",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="mid")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--out", default="benchmark_prefill.json")
+    parser.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # child-process mode
+    args = parser.parse_args(argv)
+    preset, dtype = PRESETS[args.preset], getattr(torch, args.dtype)
+
+    if args.only:
+        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device)))
+        return 0
+
+    results = {}
+    for name in VARIANTS:
+        child = [sys.executable, "-m", "groundvts.scripts.benchmark_prefill", "--only", name, "--preset", args.preset,
+                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype]
+        proc = subprocess.run(child, capture_output=True, text=True, check=True)
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    t, h, w = preset["grid"]
+    n_video, text = t * h * w // 4, preset["text"] + 2
+    dense = results["dense"]
+    flops = lambda n: analytic_prefill_flops(n, preset["hidden"], preset["intermediate"], preset["layers"])
+    print(f"preset={args.preset} device={args.device} dtype={args.dtype} video_tokens={n_video} repeats={args.repeats}")
+    print(f"{'variant':<15}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}{'peak MB':>10}")
+    for name, r in results.items():
+        rho = VARIANTS[name]
+        kept = n_video if rho is None or name.startswith("mask") else math.ceil(rho * n_video)
+        r["time_ratio_vs_dense"] = r["prefill_s_median"] / dense["prefill_s_median"]
+        r["analytic_flops_ratio"] = flops(text + kept) / flops(text + n_video)
+        r["vts_module_pct_of_dense_prefill"] = 100 * r["vts_module_s_median"] / dense["prefill_s_median"]
+        print(f"{name:<15}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
+              f"{r['analytic_flops_ratio']:>12.3f}{r['vts_module_pct_of_dense_prefill']:>12.2f}"
+              f"{r['peak_memory_bytes'] / 2**20:>10.1f}")
+    report = {"preset": args.preset, "config": preset, "device": args.device, "dtype": args.dtype,
+              "video_tokens": n_video, "repeats": args.repeats, "results": results}
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
