@@ -110,3 +110,107 @@ SAMPLES_FOR_HUB = [
     dict(prefix=3, grid=(2, 4, 4), question=4, seed=10),
     dict(prefix=1, grid=(3, 4, 4), question=2, seed=11),
 ]
+
+
+# --- GroundVTS-I (InternVL) ------------------------------------------------------------------------------------
+
+from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternVLConfig  # noqa: E402
+
+# Not InternVL's class default (151667) nor 3.5-HF's 151671: the model must read the id from its config.
+IMG_CONTEXT_ID, IMG_START_ID, IMG_END_ID, FRAME_LABEL_ID = 110, 111, 112, 113
+INTERNVL_IMAGE_SIZE = 8  # px; patch 2 -> 4 x 4 patches -> pixel shuffle 0.5 -> 2 x 2 = 4 tokens per frame
+INTERNVL_FRAME_TOKENS = 4
+
+
+def tiny_internvl_config(**overrides) -> GroundVTSInternVLConfig:
+    text = dict(
+        model_type="qwen3", vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+        pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+    )
+    vision = dict(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        image_size=INTERNVL_IMAGE_SIZE, patch_size=2, attention_bias=True,
+    )
+    settings = dict(
+        text_config=text, vision_config=vision, image_token_id=IMG_CONTEXT_ID,
+        image_seq_length=INTERNVL_FRAME_TOKENS, vts_reduction_dim=8,
+    )
+    settings.update(overrides)
+    return GroundVTSInternVLConfig(**settings)
+
+
+def internvl_sample(prefix: int, frames: int, question: int, seed: int, answer: int = 0, image: bool = False) -> dict:
+    """One InternVL sample: `text [<img> image </img>] (FrameN: <img> frame </img>)* question answer`.
+
+    Like the GroundVTS-I processor: frame context tokens have mm_token_type_ids 2, still-image tokens
+    (including their <img>/</img>) 1, everything else 0. pixel_values holds the image then the frames.
+    """
+    g = torch.Generator().manual_seed(seed)
+    size = INTERNVL_IMAGE_SIZE
+    pixels = torch.randn(frames + int(image), 3, size, size, generator=g)  # drawn first: text must not change it
+    text = lambda n: torch.randint(3, 90, (n,), generator=g).tolist()
+    ids, types = [], []
+
+    def add(tokens, token_type):
+        ids.extend(tokens)
+        types.extend([token_type] * len(tokens))
+
+    add(text(prefix), 0)
+    if image:
+        add([IMG_START_ID] + [IMG_CONTEXT_ID] * INTERNVL_FRAME_TOKENS + [IMG_END_ID], 1)
+    for _ in range(frames):
+        add([FRAME_LABEL_ID, IMG_START_ID], 0)
+        add([IMG_CONTEXT_ID] * INTERNVL_FRAME_TOKENS, 2)
+        add([IMG_END_ID], 0)
+    query = [0] * len(ids) + [1] * question + [0] * answer
+    add(text(question) + text(answer), 0)
+    labels = [-100] * (len(ids) - answer) + ids[len(ids) - answer :]
+    return {
+        "input_ids": ids,
+        "mm_token_type_ids": types,
+        "query_mask": query,
+        "labels": labels,
+        "pixel_values": pixels,
+        "video_num_frames": [frames] if frames else [],
+    }
+
+
+def collate_internvl(samples: list[dict], padding_side: str = "left", with_labels: bool = False) -> dict:
+    """Pad a list of `internvl_sample`s into model inputs (the processor's output layout)."""
+    length = max(len(s["input_ids"]) for s in samples)
+
+    def pad(values, fill):
+        tensor = torch.tensor(values)
+        gap = length - tensor.shape[0]
+        return F.pad(tensor, (gap, 0) if padding_side == "left" else (0, gap), value=fill)
+
+    batch = {
+        "input_ids": torch.stack([pad(s["input_ids"], PAD) for s in samples]),
+        "attention_mask": torch.stack([pad([1] * len(s["input_ids"]), 0) for s in samples]),
+        "query_mask": torch.stack([pad(s["query_mask"], 0) for s in samples]),
+        "mm_token_type_ids": torch.stack([pad(s["mm_token_type_ids"], 0) for s in samples]),
+        "pixel_values": torch.cat([s["pixel_values"] for s in samples]),
+        "video_num_frames": torch.tensor([n for s in samples for n in s["video_num_frames"]], dtype=torch.long),
+    }
+    if with_labels:
+        batch["labels"] = torch.stack([pad(s["labels"], -100) for s in samples])
+    return batch
+
+
+INTERNVL_SAMPLES_FOR_HUB = [
+    dict(prefix=3, frames=2, question=4, seed=10),
+    dict(prefix=1, frames=3, question=2, seed=11),
+]
+
+
+def stock_internvl_config(config: GroundVTSInternVLConfig):
+    """The plain `InternVLConfig` (model_type "internvl") of a GroundVTS-I config: no VTS fields, and the stock
+    model_type, which selects the stock weight-name conversions on save and load."""
+    from transformers import InternVLConfig
+
+    drop = ("model_type", "auto_map", "architectures")
+    values = {k: v for k, v in config.to_dict().items() if not k.startswith("vts_") and k not in drop}
+    stock = InternVLConfig(**values)
+    assert stock.model_type == "internvl"
+    return stock

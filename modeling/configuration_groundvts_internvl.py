@@ -1,0 +1,64 @@
+"""GroundVTS-I configuration: transformers-native InternVL plus the VTS hyper-parameters (Hub-facing, flat)."""
+
+from transformers import InternVLConfig
+
+from .vts import validate_vts_config
+
+
+class GroundVTSInternVLConfig(InternVLConfig):
+    r"""InternVL configuration with Visual Token Sampling between the multi-modal projector and the LLM.
+
+    VTS runs over the `<IMG_CONTEXT>` tokens of video frames only; still images are never sampled. Each frame
+    contributes (image_size / patch_size)^2 * downsample_ratio^2 tokens (256 for InternVL3.5 at 448 px), which
+    is also the frame size of the frame-level strategies. The VTS width is the LLM hidden size (the projector
+    output).
+
+    vts_reduction_dim (`int`, defaults to 128): D_r, the width of the scoring projections Wv and Wq (the
+        released GroundVTS-I uses 128).
+    vts_keep_ratio (`float`, defaults to 0.5): rho; each video keeps K = ceil(rho * N) of its N tokens.
+    vts_temperature (`float`, defaults to 1.0): tau in w = softmax(Wv v . Wq q / tau).
+    vts_gumbel_temperature (`float`, defaults to 1.0): tau_g of the training-time Gumbel-softmax.
+    vts_weight_temperature (`float`, defaults to 1.0): tau' of the re-weighting ŵ (eq. 7); the official
+        code uses one temperature for tau and tau'.
+    vts_strategy (`str`, defaults to "token"): "token" (VTS), "frame" (whole frames by mean relevance),
+        "uniform" (evenly spaced frames), "random" (random tokens), "parameter_free" (cosine relevance,
+        no weights) or "dense" (no sampling). All sampling strategies keep the same budget rho.
+    vts_train_selection (`str`, defaults to "gumbel"): "gumbel" (the paper's straight-through
+        estimator) or "topk" (the official code's deterministic top-K, gradients only through ŵ).
+    vts_keep_positions (`bool`, defaults to True): kept tokens keep their dense 1-D positions (gaps where
+        tokens were removed); False re-indexes them contiguously (the paper's "w/o PE" ablation).
+    vts_query_pooling (`str`, defaults to "query_mask"): "query_mask" averages the processor's
+        question tokens; "prompt" averages every prompt token outside the vision tokens (the official
+        code's choice, for converted official weights).
+    """
+
+    model_type = "groundvts_internvl"
+
+    vts_reduction_dim: int = 128
+    vts_keep_ratio: float = 0.5
+    vts_temperature: float = 1.0
+    vts_gumbel_temperature: float = 1.0
+    vts_weight_temperature: float = 1.0
+    vts_strategy: str = "token"
+    vts_train_selection: str = "gumbel"
+    vts_keep_positions: bool = True
+    vts_query_pooling: str = "query_mask"
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # A plain InternVL config.json says model_type "internvl"; loaded into this class it becomes ours.
+        self.__dict__.pop("model_type", None)
+        validate_vts_config(self)
+
+
+def frame_token_count(config) -> int:
+    """`<IMG_CONTEXT>` tokens per frame (or image tile): (image_size / patch_size)^2 * downsample_ratio^2,
+    256 for InternVL3.5 at 448 px. Derived from the vision config rather than read from `image_seq_length`."""
+    image_size, patch_size = config.vision_config.image_size, config.vision_config.patch_size
+    image_size = image_size if isinstance(image_size, (list, tuple)) else (image_size, image_size)
+    patch_size = patch_size if isinstance(patch_size, (list, tuple)) else (patch_size, patch_size)
+    patches = (int(image_size[0]) // int(patch_size[0])) * (int(image_size[1]) // int(patch_size[1]))
+    return int(round(patches * float(config.downsample_ratio) ** 2))
+
+
+__all__ = ["GroundVTSInternVLConfig"]
