@@ -190,12 +190,9 @@ class GroundVTSInternVLModel(InternVLModel):
 
         selections = token_keep = video_tokens = None
         if image_features is not None and self._vts_requested(mm_token_type_ids, video_num_frames):
-            if tuple(mm_token_type_ids.shape) != (batch_size, length):
-                raise ValueError(
-                    f"`mm_token_type_ids` has shape {tuple(mm_token_type_ids.shape)} but the input is {(batch_size, length)}."
-                )
-            if query_mask is not None and tuple(query_mask.shape) != (batch_size, length):
-                raise ValueError(f"`query_mask` has shape {tuple(query_mask.shape)} but the input is {(batch_size, length)}.")
+            for name, value in (("mm_token_type_ids", mm_token_type_ids), ("query_mask", query_mask)):
+                if value is not None and tuple(value.shape) != (batch_size, length):
+                    raise ValueError(f"`{name}` has shape {tuple(value.shape)} but the input is {(batch_size, length)}.")
             mm_token_type_ids = mm_token_type_ids.to(inputs_embeds.device)
             image_tokens = image_mask[..., 0]
             video_tokens = mm_token_type_ids == VIDEO_TOKEN_TYPE

@@ -1,4 +1,4 @@
-"""Benchmark the language-model prefill of GroundVTS-Q: dense vs VTS (rho 0.5, 0.25) vs mask-only.
+"""Benchmark the language-model prefill of GroundVTS-Q / GroundVTS-I: dense vs VTS (rho 0.5, 0.25) vs mask-only.
 
 Every variant runs the real GroundVTS inner forward on one long video prompt with random weights;
 only the vision tower is skipped (its cost is the same for every variant), by feeding precomputed
@@ -10,6 +10,10 @@ is measured for that variant alone. Prints a table and writes JSON.
 
     python -m groundvts.scripts.benchmark_prefill --preset mid --repeats 5 --out bench.json
     python -m groundvts.scripts.benchmark_prefill --preset qwen7b --device cuda --dtype bfloat16
+    python -m groundvts.scripts.benchmark_prefill --backbone internvl --preset internvl8b --device cuda --dtype bfloat16
+
+`--backbone internvl` runs GroundVTS-I (InternVL3.5): video frames are 256 `<IMG_CONTEXT>` tokens each inside
+`FrameN: <img>...</img>` lines, and positions are 1-D.
 """
 
 from __future__ import annotations
@@ -31,12 +35,34 @@ PRESETS = {
     # Qwen2.5-VL-7B language model (random weights; speed does not depend on them). 128 frames at 2 fps.
     "qwen7b": dict(hidden=3584, intermediate=18944, layers=28, heads=28, kv_heads=4, grid=(64, 28, 36), text=96, dr=512),
 }
+# GroundVTS-I (InternVL3.5): `frames` 448-px frames of 256 tokens each (the official InternVL setting is 16 frames).
+INTERNVL_PRESETS = {
+    # Mid-size, same LLM as Qwen's "mid": 4,096 video tokens.
+    "mid": dict(hidden=512, intermediate=2752, layers=6, heads=8, kv_heads=2, head_dim=64, frames=16, text=96, dr=128),
+    # InternVL3.5-8B language model (Qwen3-8B; random weights). 16 frames as in GroundVTS-I training.
+    "internvl8b": dict(hidden=4096, intermediate=12288, layers=36, heads=32, kv_heads=8, head_dim=128, frames=16,
+                       text=96, dr=128),
+    # Same with 64 frames (16,384 video tokens): where attention starts to dominate.
+    "internvl8b_64f": dict(hidden=4096, intermediate=12288, layers=36, heads=32, kv_heads=8, head_dim=128, frames=64,
+                           text=96, dr=128),
+}
+INTERNVL_FRAME_TOKENS = 256  # (448 / 14)^2 * 0.5^2
+BACKBONE_PRESETS = {"qwen2_5_vl": PRESETS, "internvl": INTERNVL_PRESETS}
 VARIANTS = {"dense": None, "vts_0.5": 0.5, "vts_0.25": 0.25, "mask_only_0.5": 0.5}
 
 
 def analytic_prefill_flops(n: int, d: int, m: int, layers: int) -> float:
     """Per-layer C(n) = 4nd^2 + 2n^2d + 3ndm (projections, attention, gated MLP), summed over layers."""
     return layers * (4 * n * d * d + 2 * n * n * d + 3 * n * d * m)
+
+
+def token_counts(backbone: str, preset: dict) -> tuple[int, int, int]:
+    """(video tokens, other tokens, tokens per frame) of the benchmark prompt."""
+    if backbone == "internvl":
+        # Per frame: "FrameN:" label, <img>, 256 context tokens, </img>.
+        return preset["frames"] * INTERNVL_FRAME_TOKENS, preset["text"] + 3 * preset["frames"], INTERNVL_FRAME_TOKENS
+    t, h, w = preset["grid"]
+    return t * h * w // 4, preset["text"] + 2, h * w // 4
 
 
 def build(preset: dict, dtype: torch.dtype, device: str):
@@ -74,15 +100,79 @@ def build(preset: dict, dtype: torch.dtype, device: str):
     return model, inputs, features
 
 
+def build_internvl(preset: dict, dtype: torch.dtype, device: str):
+    """GroundVTS-I inner model with a tiny vision tower (skipped) and the preset's language model."""
+    from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternVLConfig
+    from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLModel
+
+    context, start, end, label = 1000, 1001, 1002, 1003
+    config = GroundVTSInternVLConfig(
+        text_config=dict(
+            model_type="qwen3", vocab_size=1024, bos_token_id=1, eos_token_id=2, hidden_size=preset["hidden"],
+            intermediate_size=preset["intermediate"], num_hidden_layers=preset["layers"],
+            num_attention_heads=preset["heads"], num_key_value_heads=preset["kv_heads"], head_dim=preset["head_dim"],
+            max_position_embeddings=65536, rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+        ),
+        # 448 px / patch 14 / downsample 0.5 -> 256 tokens per frame, as in InternVL3.5; one tiny layer.
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                           image_size=448, patch_size=14),
+        image_token_id=context, image_seq_length=INTERNVL_FRAME_TOKENS, vts_reduction_dim=preset["dr"],
+    )
+    with torch.device(device):
+        model = GroundVTSInternVLModel(config).to(dtype).eval()
+    frames = preset["frames"]
+    features = torch.randn(frames, INTERNVL_FRAME_TOKENS, preset["hidden"], dtype=dtype, device=device)
+    # Skip the vision tower: every variant would pay the same for it.
+    model.get_image_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": features})()
+    half = preset["text"] // 2
+    ids, types = [5] * half, [0] * half
+    for _ in range(frames):
+        ids += [label, start] + [context] * INTERNVL_FRAME_TOKENS + [end]
+        types += [0, 0] + [2] * INTERNVL_FRAME_TOKENS + [0]
+    ids += [6] * (preset["text"] - half)
+    types += [0] * (preset["text"] - half)
+    input_ids = torch.tensor([ids], device=device)
+    inputs = dict(
+        input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+        mm_token_type_ids=torch.tensor([types], device=device),
+        video_num_frames=torch.tensor([frames], device=device),
+        pixel_values=torch.zeros(1, device=device),
+    )
+    return model, inputs, features.flatten(0, 1)
+
+
+def _mask_only_inputs(backbone: str, model, inputs: dict):
+    """Official approach: the stock forward keeps every token; the ones VTS did not select are only hidden by the
+    attention mask (positions stay those of the full sequence). Returns (inputs, stock forward)."""
+    with torch.no_grad():
+        keep = model(**inputs, use_cache=False).token_keep
+    if backbone == "internvl":
+        from transformers import InternVLModel
+
+        position_ids = torch.arange(keep.shape[1], device=keep.device)[None]
+        stock_inputs = {k: v for k, v in inputs.items() if k not in ("mm_token_type_ids", "video_num_frames")}
+        stock_inputs.update(attention_mask=keep.long(), position_ids=position_ids)
+        return stock_inputs, lambda **kw: InternVLModel.forward(model, **kw)
+    from transformers import Qwen2_5_VLModel
+
+    position_ids, _ = model.get_rope_index(
+        inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+        second_per_grid_ts=inputs["second_per_grid_ts"],
+    )
+    stock_inputs = dict(inputs, attention_mask=keep.long(), position_ids=position_ids)
+    return stock_inputs, lambda **kw: Qwen2_5_VLModel.forward(model, **kw)
+
+
 def _mrope_section(preset: dict) -> list[int]:
     half = preset["hidden"] // preset["heads"] // 2
     return [half - 2 * (3 * half // 8), 3 * half // 8, 3 * half // 8]
 
 
-def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str) -> dict:
-    from transformers import Qwen2_5_VLModel
-
-    model, inputs, features = build(preset, dtype, device)
+def run_variant(
+    name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str, backbone: str = "qwen2_5_vl"
+) -> dict:
+    builder = build_internvl if backbone == "internvl" else build
+    model, inputs, features = builder(preset, dtype, device)
     # Peak memory counts everything after the weights exist, warm-up included (the allocator grows then).
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -94,16 +184,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
         model.config.vts_keep_ratio = rho
     forward = model.forward
     if name.startswith("mask_only"):
-        # Official approach: the stock forward keeps every token; the ones VTS did not select are
-        # only hidden by the attention mask (positions stay those of the full sequence).
-        with torch.no_grad():
-            keep = model(**inputs, use_cache=False).token_keep
-            position_ids, _ = model.get_rope_index(
-                inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
-                second_per_grid_ts=inputs["second_per_grid_ts"],
-            )
-        inputs = dict(inputs, attention_mask=keep.long(), position_ids=position_ids)
-        forward = lambda **kw: Qwen2_5_VLModel.forward(model, **kw)
+        inputs, forward = _mask_only_inputs(backbone, model, inputs)
 
     def prefill():
         with torch.no_grad():
@@ -123,12 +204,12 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
 
     vts_times = []
     query = torch.randn(1, preset["hidden"], dtype=dtype, device=device)
-    t, h, w = preset["grid"]
+    frame_size = token_counts(backbone, preset)[2]
     for _ in range(repeats):
         sync()
         start = time.perf_counter()
         with torch.no_grad():
-            model.vts([features], query, [h * w // 4])
+            model.vts([features], query, [frame_size])
         sync()
         vts_times.append(time.perf_counter() - start)
     return {
@@ -144,31 +225,36 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="mid")
+    parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl",
+                        help="qwen2_5_vl (GroundVTS-Q) or internvl (GroundVTS-I)")
+    parser.add_argument("--preset", choices=sorted(set(PRESETS) | set(INTERNVL_PRESETS)), default="mid")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", default="benchmark_prefill.json")
     parser.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # child-process mode
     args = parser.parse_args(argv)
-    preset, dtype = PRESETS[args.preset], getattr(torch, args.dtype)
+    presets = BACKBONE_PRESETS[args.backbone]
+    if args.preset not in presets:
+        parser.error(f"--preset {args.preset} is not among the {args.backbone} presets {sorted(presets)}")
+    preset, dtype = presets[args.preset], getattr(torch, args.dtype)
 
     if args.only:
-        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device)))
+        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
 
     results = {}
     for name in VARIANTS:
         child = [sys.executable, "-m", "groundvts.scripts.benchmark_prefill", "--only", name, "--preset", args.preset,
-                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype]
+                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype,
+                 "--backbone", args.backbone]
         proc = subprocess.run(child, capture_output=True, text=True, check=True)
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    t, h, w = preset["grid"]
-    n_video, text = t * h * w // 4, preset["text"] + 2
+    n_video, text, _ = token_counts(args.backbone, preset)
     dense = results["dense"]
     flops = lambda n: analytic_prefill_flops(n, preset["hidden"], preset["intermediate"], preset["layers"])
-    print(f"preset={args.preset} device={args.device} dtype={args.dtype} video_tokens={n_video} repeats={args.repeats}")
+    print(f"backbone={args.backbone} preset={args.preset} device={args.device} dtype={args.dtype} video_tokens={n_video} repeats={args.repeats}")
     print(f"{'variant':<15}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}{'peak MB':>10}")
     for name, r in results.items():
         rho = VARIANTS[name]
@@ -179,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<15}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
               f"{r['analytic_flops_ratio']:>12.3f}{r['vts_module_pct_of_dense_prefill']:>12.2f}"
               f"{r['peak_memory_bytes'] / 2**20:>10.1f}")
-    report = {"preset": args.preset, "config": preset, "device": args.device, "dtype": args.dtype,
+    report = {"backbone": args.backbone, "preset": args.preset, "config": preset, "device": args.device, "dtype": args.dtype,
               "video_tokens": n_video, "repeats": args.repeats, "results": results}
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

@@ -1,7 +1,8 @@
 """Convert a checkpoint in the official GroundVTS release layout into a GroundVTS Hub checkpoint.
 
-The official release stores VTS as `vts_module.{Wf,Wq,post_mlp}` (Qwen, outer model) or
-`model.vts_module.*` (InternVL), with `VTS_*` config fields and its own `model_type`. The output is a
+The official release stores VTS as `vts_module.{Wf,Wq,post_mlp}` (Qwen, outer model; model_type
+`vts_qwen2_5_vl`) or `model.vts_module.*` (InternVL, custom inner model; model_type `vts_internvl_3`), with
+`VTS_*` config fields. Both become `model.vts.{wv,wq,mlp}` of the GroundVTS-Q / GroundVTS-I class. The output is a
 folder that loads with `from_pretrained(folder, trust_remote_code=True)`, using the official query
 pooling (every prompt token) and deterministic top-K so that the converted weights behave as trained.
 
@@ -46,8 +47,17 @@ def _qwen_class():
     return GroundVTSQwen2_5_VLForConditionalGeneration
 
 
+def _internvl_class():
+    from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
+
+    return GroundVTSInternVLForConditionalGeneration
+
+
 OFFICIAL_LAYOUTS: dict[str, OfficialLayout] = {
     "vts_qwen2_5_vl": OfficialLayout(load_model_class=_qwen_class, official_prefix="vts_module."),
+    # InternVL's VTS sits in the inner model. Its width is the LLM hidden size (the official code builds it with
+    # max(vision, LLM) width and feeds projector outputs), which is what GroundVTS-I uses.
+    "vts_internvl_3": OfficialLayout(load_model_class=_internvl_class, official_prefix="model.vts_module."),
 }
 OUR_VTS_PREFIX = "model.vts."
 
@@ -69,7 +79,8 @@ def convert_config(official: dict) -> dict:
 
 
 def rename_official_key(key: str, official_prefix: str) -> str:
-    """`vts_module.Wf.weight` -> `model.vts.wv.weight`; other keys are unchanged."""
+    """`vts_module.Wf.weight` (Qwen) or `model.vts_module.Wf.weight` (InternVL) -> `model.vts.wv.weight`;
+    other keys are unchanged."""
     if not key.startswith(official_prefix):
         return key
     rest = key[len(official_prefix) :]

@@ -76,7 +76,10 @@ def test_save_then_remote_code_load_in_fresh_process(model, tmp_path):
     assert proc.stdout.strip().endswith("OK")
 
 
-@pytest.mark.parametrize("stock_class, tied", [(InternVLForConditionalGeneration, True), (InternVLForConditionalGeneration, False), (InternVLModel, True)])
+@pytest.mark.parametrize(
+    "stock_class, tied",
+    [(InternVLForConditionalGeneration, True), (InternVLForConditionalGeneration, False), (InternVLModel, True)],
+)
 @pytest.mark.parametrize("ours_class", [GroundVTSInternVLForConditionalGeneration, GroundVTSInternVLModel])
 def test_plain_internvl_weights_load_with_only_vts_new(tmp_path, stock_class, tied, ours_class):
     torch.manual_seed(1)

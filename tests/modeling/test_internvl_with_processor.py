@@ -42,7 +42,8 @@ def test_processor_inputs_prune_generate_and_use_the_question(tmp_path):
     assert not torch.allclose(other_scores, out.video_scores[0], atol=1e-4)
 
     # A left-padded batch of two questions on the same video generates like each question alone.
-    prompts = [build_inference_prompt(processor, q, "mr") for q in ("a person opens the door", "the small brown dog sleeps quietly on a big red sofa near the window")]
+    questions = ("a person opens the door", "the small brown dog sleeps quietly on a big red sofa near the window")
+    prompts = [build_inference_prompt(processor, q, "mr") for q in questions]
     batch = processor(text=prompts, videos=[video, video], padding=True, return_tensors="pt")
     assert batch["video_num_frames"].tolist() == [4, 4] and not batch["attention_mask"].all()
     with torch.no_grad():

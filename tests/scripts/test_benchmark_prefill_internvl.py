@@ -1,0 +1,27 @@
+"""The prefill benchmark's GroundVTS-I backbone, on a micro preset (one variant each, in-process)."""
+
+import math
+
+import pytest
+import torch
+
+from groundvts.scripts.benchmark_prefill import INTERNVL_FRAME_TOKENS, INTERNVL_PRESETS, main, run_variant, token_counts
+
+MICRO = dict(hidden=32, intermediate=64, layers=1, heads=4, kv_heads=2, head_dim=8, frames=3, text=10, dr=8)
+
+
+@pytest.mark.parametrize("variant", ["dense", "vts_0.5", "mask_only_0.5"])
+def test_internvl_variants_feed_the_expected_number_of_tokens(variant):
+    n_video, other, frame = token_counts("internvl", MICRO)
+    assert (n_video, other, frame) == (3 * INTERNVL_FRAME_TOKENS, 10 + 3 * 3, 256)
+    result = run_variant(variant, MICRO, repeats=1, dtype=torch.float32, device="cpu", backbone="internvl")
+    kept = math.ceil(0.5 * n_video) if variant == "vts_0.5" else n_video  # mask-only keeps every token
+    assert result["llm_tokens"] == other + kept
+    assert result["prefill_s_median"] > 0
+
+
+def test_presets_belong_to_their_backbone(capsys):
+    assert INTERNVL_PRESETS["internvl8b"]["hidden"] == 4096 and INTERNVL_PRESETS["internvl8b"]["frames"] == 16
+    with pytest.raises(SystemExit):
+        main(["--backbone", "internvl", "--preset", "qwen7b"])
+    assert "not among the internvl presets" in capsys.readouterr().err
