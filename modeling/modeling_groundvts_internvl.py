@@ -87,7 +87,8 @@ def mask_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def _frame_counts(video_num_frames: Any) -> list[int]:
-    counts = video_num_frames.tolist() if hasattr(video_num_frames, "tolist") else list(video_num_frames)
+    counts = video_num_frames.tolist() if hasattr(video_num_frames, "tolist") else video_num_frames
+    counts = [counts] if isinstance(counts, int) else list(counts)
     if any(isinstance(c, list) for c in counts) or any(int(c) < 1 for c in counts):
         raise ValueError(
             f"`video_num_frames` must be a flat list of positive frame counts, one per video, got {counts}."
