@@ -40,7 +40,14 @@ from transformers.models.internvl.modeling_internvl import (
 )
 
 from .configuration_groundvts_internvl import GroundVTSInternVLConfig, frame_token_count
-from .token_pruning import PrunedLayout, contiguous_positions, query_token_mask, run_vts
+from .token_pruning import (
+    PrunedLayout,
+    contiguous_positions,
+    items_per_row,
+    query_token_mask,
+    repeat_row_blocks,
+    run_vts,
+)
 from .vts import VisualTokenSampler
 
 
@@ -380,6 +387,34 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
             video_keep=outputs.video_keep,
             video_scores=outputs.video_scores,
         )
+
+    def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
+        # Beam search / num_return_sequences repeat every input along dim 0. That is right for (batch, ...)
+        # tensors, but `pixel_values` holds one row per image tile or frame and `video_num_frames` one entry per
+        # video (generate only expands pixels correctly when it pre-encodes, which GroundVTS opts out of):
+        # repeat each sample's whole block instead, in the order of the expanded rows.
+        visual = {}
+        if expand_size > 1 and input_ids is not None:
+            frame_tokens = frame_token_count(self.config)
+            if model_kwargs.get("pixel_values") is not None:
+                tiles_per_row = ((input_ids == self.config.image_token_id).sum(1) // frame_tokens).tolist()
+                pixel_values = model_kwargs.pop("pixel_values")
+                items_per_row(tiles_per_row, [1] * pixel_values.shape[0], "pixel_values")  # validates the count
+                visual["pixel_values"] = repeat_row_blocks(pixel_values, tiles_per_row, expand_size)
+            types = model_kwargs.get("mm_token_type_ids")
+            if model_kwargs.get("video_num_frames") is not None and types is not None:
+                video_num_frames = model_kwargs.pop("video_num_frames")
+                frames_per_row = ((types == VIDEO_TOKEN_TYPE).sum(1) // frame_tokens).tolist()
+                frames = _frame_counts(video_num_frames)
+                videos = items_per_row(frames_per_row, frames, "video_num_frames")
+                if torch.is_tensor(video_num_frames):
+                    video_num_frames = video_num_frames.reshape(-1)  # a 0-d count means one video
+                visual["video_num_frames"] = repeat_row_blocks(video_num_frames, videos, expand_size)
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        model_kwargs.update(visual)
+        return input_ids, model_kwargs
 
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
         # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the language

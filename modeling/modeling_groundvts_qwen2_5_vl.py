@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel
 from transformers.conversion_mapping import (
@@ -24,7 +25,14 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrainedModel
 
 from .configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-from .token_pruning import PrunedLayout, contiguous_positions, query_token_mask, run_vts
+from .token_pruning import (
+    PrunedLayout,
+    contiguous_positions,
+    items_per_row,
+    query_token_mask,
+    repeat_row_blocks,
+    run_vts,
+)
 from .vts import VisualTokenSampler
 
 
@@ -272,16 +280,51 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
             video_scores=outputs.video_scores,
         )
 
+    def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
+        # Beam search / num_return_sequences repeat every input along dim 0. That is right for (batch, ...)
+        # tensors, but pixel_values(_videos) are patches and the grids / fps are per image or video (generate
+        # only expands them correctly when it pre-encodes, which GroundVTS opts out of): repeat each sample's
+        # whole block instead, in the order of the expanded rows.
+        visual = {}
+        if expand_size > 1 and input_ids is not None:
+            merge = self.config.vision_config.spatial_merge_size**2
+            for token_id, grid_key, pixels_key, per_item_keys in (
+                (self.config.video_token_id, "video_grid_thw", "pixel_values_videos", ("second_per_grid_ts",)),
+                (self.config.image_token_id, "image_grid_thw", "pixel_values", ()),
+            ):
+                grid = model_kwargs.get(grid_key)
+                if grid is None:
+                    continue
+                patches = torch.as_tensor(grid).prod(-1)
+                tokens = (input_ids == token_id).sum(1).tolist()
+                items = items_per_row(tokens, (patches // merge).tolist(), grid_key)
+                for key in (grid_key, *per_item_keys):
+                    if model_kwargs.get(key) is not None:
+                        visual[key] = repeat_row_blocks(model_kwargs.pop(key), items, expand_size)
+                if model_kwargs.get(pixels_key) is not None:
+                    patches_per_row = [int(block.sum()) for block in patches.split(items)]
+                    visual[pixels_key] = repeat_row_blocks(model_kwargs.pop(pixels_key), patches_per_row, expand_size)
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        model_kwargs.update(visual)
+        return input_ids, model_kwargs
+
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
         # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the
-        # language model actually saw, so decode masks and positions match the cache.
-        if getattr(outputs, "pruned_attention_mask", None) is not None:
+        # language model actually saw, so decode masks and positions match the cache. Without a cache every
+        # step re-runs the full prompt, so the original layout stays.
+        if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
             model_kwargs["attention_mask"] = outputs.pruned_attention_mask
             position_ids = model_kwargs.get("position_ids")
             if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
                 model_kwargs["position_ids"] = outputs.pruned_position_ids
             else:
                 model_kwargs["position_ids"] = outputs.pruned_position_ids[-3:]
+        if (query_mask := model_kwargs.get("query_mask")) is not None:
+            # Generated tokens are never part of the question; keeps the mask aligned with input_ids when every
+            # step re-runs the full sequence (no cache).
+            model_kwargs["query_mask"] = F.pad(query_mask, (0, num_new_tokens), value=0)
         return super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )

@@ -134,3 +134,36 @@ def contiguous_positions(attention_mask: torch.Tensor, rows: torch.Tensor, posit
     position axis, discarding the dense-sampling positions. position_ids: (..., B, L')."""
     sequential = (attention_mask.long().cumsum(-1) - 1).clamp_min(0).to(position_ids.dtype)
     return torch.where(rows[:, None], sequential, position_ids)
+
+
+def items_per_row(tokens_per_row: list[int], tokens_per_item: list[int], name: str) -> list[int]:
+    """How many consecutive visual items (videos, images, frames) belong to each batch row, given each row's
+    number of placeholder tokens and each item's, both in order of appearance."""
+    counts, item = [], 0
+    for row, total in enumerate(tokens_per_row):
+        start, covered = item, 0
+        while covered < total and item < len(tokens_per_item):
+            covered += tokens_per_item[item]
+            item += 1
+        if covered != total:
+            raise ValueError(
+                f"`{name}` does not match the placeholder tokens of row {row} ({total} tokens, the items cover "
+                f"{covered}); build inputs with the GroundVTS processor so both agree."
+            )
+        counts.append(item - start)
+    if item != len(tokens_per_item):
+        raise ValueError(
+            f"`{name}` describes {len(tokens_per_item)} items but the batch's placeholder tokens use only {item}; "
+            "build inputs with the GroundVTS processor so both agree."
+        )
+    return counts
+
+
+def repeat_row_blocks(values, block_sizes: list[int], expand_size: int):
+    """Repeat each batch row's consecutive block of `values` (dim 0) `expand_size` times, keeping the blocks in
+    order: blocks [A1 A2 | B] with expand_size 2 give [A1 A2 A1 A2 | B B]. This is how per-video and per-patch
+    inputs must follow generate's `repeat_interleave` of the (batch, ...) inputs. Lists stay lists."""
+    if not torch.is_tensor(values):
+        return repeat_row_blocks(torch.as_tensor(values), block_sizes, expand_size).tolist()
+    blocks = values.split(block_sizes)
+    return torch.cat([block for block in blocks for _ in range(expand_size)])

@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     presets = BACKBONE_PRESETS[args.backbone]
     if args.preset not in presets:
         parser.error(f"--preset {args.preset} is not among the {args.backbone} presets {sorted(presets)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA GPU, and torch sees none here; use --device cpu")
     preset, dtype = presets[args.preset], getattr(torch, args.dtype)
 
     if args.only:
@@ -248,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         child = [sys.executable, "-m", "groundvts.scripts.benchmark_prefill", "--only", name, "--preset", args.preset,
                  "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype,
                  "--backbone", args.backbone]
-        proc = subprocess.run(child, capture_output=True, text=True, check=True)
+        proc = subprocess.run(child, capture_output=True, text=True)
+        if proc.returncode != 0:
+            # Usually out of memory for this preset on this device; show the child's last words, not a traceback.
+            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return 1
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
 
     n_video, text, _ = token_counts(args.backbone, preset)

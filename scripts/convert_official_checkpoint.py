@@ -96,6 +96,8 @@ def convert_checkpoint(official_dir: str | Path, output_dir: str | Path, dtype: 
     config_file = official_dir / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} not found: pass the folder of an official GroundVTS checkpoint.")
+    if output_dir.resolve() == official_dir.resolve():
+        raise ValueError(f"OUTPUT_DIR must differ from OFFICIAL_DIR ({official_dir}): the conversion would overwrite its input.")
     official = json.loads(config_file.read_text())
     layout = _layout_for(official.get("model_type"))
     shards = sorted(official_dir.glob("*.safetensors"))
@@ -120,8 +122,14 @@ def convert_checkpoint(official_dir: str | Path, output_dir: str | Path, dtype: 
         if renamed == 0:
             raise ValueError(f"No VTS weights ({layout.official_prefix}*) found in {official_dir}.")
 
-        model, info = model_class.from_pretrained(staging, dtype=dtype, output_loading_info=True)
-        problems = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys") and v}
+        try:
+            model, info = model_class.from_pretrained(staging, dtype=dtype, output_loading_info=True)
+        except RuntimeError as error:  # transformers raises on shape mismatches (e.g. a VTS width we do not build)
+            raise ValueError(f"Converted weights do not fit {model_class.__name__}: {error}") from error
+        problems = {
+            k: sorted(map(str, v)) for k, v in info.items()
+            if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v
+        }
         if problems:
             raise ValueError(f"Converted weights do not match {model_class.__name__}: {problems}")
     model.save_pretrained(output_dir)

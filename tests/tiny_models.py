@@ -30,6 +30,18 @@ def tiny_qwen_config(**overrides) -> GroundVTSQwen2_5_VLConfig:
     return GroundVTSQwen2_5_VLConfig(**settings)
 
 
+def stock_qwen_config(config: GroundVTSQwen2_5_VLConfig):
+    """The plain `Qwen2_5_VLConfig` (model_type "qwen2_5_vl") of a GroundVTS-Q config: no VTS fields, and the stock
+    model_type, which selects the stock weight-name conversions on save and load."""
+    from transformers import Qwen2_5_VLConfig
+
+    drop = ("model_type", "auto_map", "architectures")
+    values = {k: v for k, v in config.to_dict().items() if not k.startswith("vts_") and k not in drop}
+    stock = Qwen2_5_VLConfig(**values)
+    assert type(stock) is Qwen2_5_VLConfig and stock.model_type == "qwen2_5_vl"
+    return stock
+
+
 def video_sample(prefix: int, grid: tuple[int, int, int], question: int, seed: int, answer: int = 0) -> dict:
     """One sample `text <vs> video tokens <ve> question answer`; grid = (t, h, w) in patches.
 
@@ -214,3 +226,41 @@ def stock_internvl_config(config: GroundVTSInternVLConfig):
     stock = InternVLConfig(**values)
     assert stock.model_type == "internvl"
     return stock
+
+
+def tiny_qwen_config_for(processor, **overrides) -> GroundVTSQwen2_5_VLConfig:
+    """A tiny GroundVTS-Q config whose token ids and patch size match a tiny processor (processing/tiny.py)."""
+    from groundvts.processing.tiny import special_token_ids
+
+    ids = special_token_ids(processor)
+    settings = dict(
+        text_config=dict(vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=ids["pad_token_id"],
+                         bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
+                         rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 1e4}),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2,
+                           window_size=56, fullatt_block_indexes=[0]),
+        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
+        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
+    )
+    settings.update(overrides)
+    return tiny_qwen_config(**settings)
+
+
+def tiny_internvl_config_for(processor, **overrides) -> GroundVTSInternVLConfig:
+    """A tiny GroundVTS-I config whose token ids and tile size match a tiny processor (56 px, patch 14)."""
+    from groundvts.processing.tiny import special_token_ids
+
+    ids = special_token_ids(processor)
+    settings = dict(
+        text_config=dict(model_type="qwen3", vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                         pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"]),
+        vision_config=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                           image_size=56, patch_size=14),
+        image_token_id=ids["image_token_id"],
+        image_seq_length=processor.image_seq_length,
+    )
+    settings.update(overrides)
+    return tiny_internvl_config(**settings)

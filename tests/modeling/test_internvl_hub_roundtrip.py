@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import InternVLForConditionalGeneration, InternVLModel
+from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLModel
 
 from groundvts.modeling.modeling_groundvts_internvl import (
     GroundVTSInternVLForConditionalGeneration,
@@ -85,6 +85,11 @@ def test_plain_internvl_weights_load_with_only_vts_new(tmp_path, stock_class, ti
     torch.manual_seed(1)
     stock = stock_class(stock_internvl_config(tiny_internvl_config(tie_word_embeddings=tied)))
     stock.save_pretrained(tmp_path / "stock")
+    # A genuinely stock checkpoint, as on the Hub: stock model_type, no VTS fields, no remote code.
+    saved_config = json.loads((tmp_path / "stock" / "config.json").read_text())
+    assert type(stock.config) is InternVLConfig and saved_config["model_type"] == "internvl"
+    assert saved_config["architectures"] == [stock_class.__name__] and "auto_map" not in saved_config
+    assert not any(k.startswith("vts_") for k in saved_config)
     saved = load_file(tmp_path / "stock" / "model.safetensors")
     assert any(k.startswith("language_model.model.layers.") for k in saved)  # legacy names, as on the Hub
     loaded, info = ours_class.from_pretrained(tmp_path / "stock", output_loading_info=True)

@@ -415,6 +415,10 @@ def test_real_size_config_matches_internvl3_5_8b_and_paper_vts_size():
     assert (text.intermediate_size, text.vocab_size, text.head_dim) == (12288, 151936, 128)
     vision = config.vision_config
     assert (vision.hidden_size, vision.num_hidden_layers, vision.num_attention_heads, vision.intermediate_size) == (1024, 24, 16, 4096)
+    assert (list(vision.image_size), list(vision.patch_size), vision.hidden_act, vision.norm_type) == ([448, 448], [14, 14], "gelu", "layer_norm")
+    assert (vision.attention_bias, vision.use_qk_norm, vision.use_mean_pooling, vision.layer_scale_init_value) == (True, False, True, 0.1)
+    assert (config.downsample_ratio, config.projector_hidden_act, config.vision_feature_layer) == (0.5, "gelu", -1)
+    assert (text.rms_norm_eps, text.max_position_embeddings, text.rope_parameters["rope_theta"], text.tie_word_embeddings) == (1e-6, 40960, 1e6, False)
     assert (config.vts_reduction_dim, config.vts_keep_ratio) == (128, 0.5)
     with torch.device("meta"):  # shapes only, no memory
         full = GroundVTSInternVLForConditionalGeneration(config)

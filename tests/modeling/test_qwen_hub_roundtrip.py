@@ -2,12 +2,17 @@
 
 import json
 
+import pytest
 import torch
-from transformers import Qwen2_5_VLForConditionalGeneration
+from safetensors.torch import load_file
+from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel
 
-from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.modeling.modeling_groundvts_qwen2_5_vl import (
+    GroundVTSQwen2_5_VLForConditionalGeneration,
+    GroundVTSQwen2_5_VLModel,
+)
 from isolated import run_isolated
-from tiny_models import SAMPLES_FOR_HUB, collate, video_sample
+from tiny_models import SAMPLES_FOR_HUB, collate, stock_qwen_config, tiny_qwen_config, video_sample
 
 
 def test_save_then_remote_code_load_in_fresh_process(qwen_model, tmp_path):
@@ -49,21 +54,32 @@ def test_save_then_remote_code_load_in_fresh_process(qwen_model, tmp_path):
     assert proc.stdout.strip().endswith("OK")
 
 
-def test_plain_qwen_weights_load_with_only_vts_new(tmp_path):
-    from tiny_models import tiny_qwen_config
-    from transformers import Qwen2_5_VLConfig
-
+@pytest.mark.parametrize("stock_class", [Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel])
+@pytest.mark.parametrize("ours_class", [GroundVTSQwen2_5_VLForConditionalGeneration, GroundVTSQwen2_5_VLModel])
+def test_plain_qwen_weights_load_with_only_vts_new(tmp_path, stock_class, ours_class):
     torch.manual_seed(1)
-    ours_config = tiny_qwen_config()
-    stock_config = Qwen2_5_VLConfig(**{k: v for k, v in ours_config.to_dict().items() if not k.startswith("vts_")})
-    stock = Qwen2_5_VLForConditionalGeneration(stock_config)
+    stock = stock_class(stock_qwen_config(tiny_qwen_config()))
     stock.save_pretrained(tmp_path / "stock")
-    model, info = GroundVTSQwen2_5_VLForConditionalGeneration.from_pretrained(
-        tmp_path / "stock", output_loading_info=True
-    )
+    # A genuinely stock checkpoint, as on the Hub: stock model_type, no VTS fields, no remote code, legacy key names.
+    saved_config = json.loads((tmp_path / "stock" / "config.json").read_text())
+    assert saved_config["model_type"] == "qwen2_5_vl" and saved_config["architectures"] == [stock_class.__name__]
+    assert "auto_map" not in saved_config and not any(k.startswith("vts_") for k in saved_config)
+    legacy_prefix = "model.layers." if stock_class is Qwen2_5_VLForConditionalGeneration else "language_model.layers."
+    assert any(k.startswith(legacy_prefix) for k in load_file(tmp_path / "stock" / "model.safetensors"))
+
+    model, info = ours_class.from_pretrained(tmp_path / "stock", output_loading_info=True)
     assert model.config.model_type == "groundvts_qwen2_5_vl"
-    assert info["unexpected_keys"] == set() and info["mismatched_keys"] == set()
-    assert info["missing_keys"] and all(k.startswith("model.vts.") for k in info["missing_keys"]), info
-    ours = model.state_dict()
-    for name, tensor in stock.state_dict().items():
+    assert info["mismatched_keys"] == set()
+    # An inner model has no LM head: the stock outer checkpoint's head is the only thing it may leave unused.
+    assert info["unexpected_keys"] == ({"lm_head.weight"} if stock_class is not Qwen2_5_VLModel and ours_class is GroundVTSQwen2_5_VLModel else set())
+    vts_prefix = "model.vts." if ours_class is GroundVTSQwen2_5_VLForConditionalGeneration else "vts."
+    missing = info["missing_keys"]
+    if stock_class is Qwen2_5_VLModel and ours_class is GroundVTSQwen2_5_VLForConditionalGeneration:
+        missing = missing - {"lm_head.weight"}  # an inner checkpoint has no head
+    assert missing and all(k.startswith(vts_prefix) for k in missing), info
+    # Every stock weight arrived, by value.
+    stock_inner = stock.model if stock_class is Qwen2_5_VLForConditionalGeneration else stock
+    loaded_inner = model.model if ours_class is GroundVTSQwen2_5_VLForConditionalGeneration else model
+    ours = loaded_inner.state_dict()
+    for name, tensor in stock_inner.state_dict().items():
         assert torch.equal(ours[name], tensor), name

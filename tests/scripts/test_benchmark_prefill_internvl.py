@@ -25,3 +25,13 @@ def test_presets_belong_to_their_backbone(capsys):
     with pytest.raises(SystemExit):
         main(["--backbone", "internvl", "--preset", "qwen7b"])
     assert "not among the internvl presets" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_clear_errors(capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--backbone", "internvl", "--repeats", "0"])
+    assert exit_info.value.code == 2 and "--repeats must be >= 1" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--backbone", "internvl", "--device", "cuda"])
+    assert exit_info.value.code == 2 and "needs a CUDA GPU" in capsys.readouterr().err

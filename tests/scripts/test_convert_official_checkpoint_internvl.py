@@ -97,3 +97,22 @@ def test_internvl_without_vts_weights_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "plain" / "config.json").write_text(json.dumps({"model_type": "internvl"}))
     assert main([str(tmp_path / "plain"), str(tmp_path / "out")]) == 2
     assert "vts_internvl_3" in capsys.readouterr().err
+
+
+def test_internvl_vts_of_another_width_is_a_clear_error(tmp_path, capsys):
+    """An official VTS built at a width GroundVTS-I does not use (max(vision, LLM) > LLM) cannot load silently."""
+    official_checkpoint(tmp_path / "official", "legacy")
+    weights = load_file(tmp_path / "official" / "model.safetensors")
+    weights["model.vts_module.Wf.weight"] = torch.randn(DR, D + 8)
+    save_file(weights, tmp_path / "official" / "model.safetensors", metadata={"format": "pt"})
+    assert main([str(tmp_path / "official"), str(tmp_path / "ours")]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit GroundVTSInternVLForConditionalGeneration" in err and "Traceback" not in err
+
+
+def test_output_folder_must_differ_from_the_input(tmp_path, capsys):
+    official_checkpoint(tmp_path / "official", "legacy")
+    before = (tmp_path / "official" / "model.safetensors").read_bytes()
+    assert main([str(tmp_path / "official"), str(tmp_path / "official")]) == 2
+    assert "must differ" in capsys.readouterr().err
+    assert (tmp_path / "official" / "model.safetensors").read_bytes() == before

@@ -1,0 +1,116 @@
+"""What `groundvts infer` asks per benchmark, and how the answers become one prediction row per query.
+
+Passes (one generation each, per query):
+- `mr`: the official grounding prompt (field notes 3.4), parsed into one span; used by every benchmark.
+- `hd` (QVHighlights): the highlight prompt, parsed into levelled windows and a saliency score per 2-s clip.
+- `qa` (NExT-GQA): the multiple-choice prompt (`mcq_prompt`), parsed into the chosen option.
+
+Rows are metric-ready: Charades-STA / ActivityNet `window`; QVHighlights the moment_detr submission fields
+`pred_relevant_windows` `[[s, e, score]]` and `pred_saliency_scores`; NExT-GQA `window` and `answer` (option
+text, as in the metric's references). An unparsed answer gives `window` None / no windows / all-zero saliency /
+`answer` None, which the metrics score as failures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer
+from groundvts.processing.prompts import HD_CLIP_SECONDS, grounding_eval_prompt, highlight_eval_prompt, mcq_prompt
+
+PASSES: dict[str, tuple[str, ...]] = {
+    "charades_sta": ("mr",),
+    "activitynet_captions": ("mr",),
+    "qvhighlights": ("mr", "hd"),
+    "nextgqa": ("mr", "qa"),
+}
+TASK_CHOICES = ("all", "mr", "hd", "qa")
+
+_LETTER_IN_PARENS = re.compile(r"\(([A-Z])\)")
+_LEADING_LETTER = re.compile(r"^\s*(?:option\s+|answer\s*:?\s*)?\(?([A-Z])(?:[).:,\s]|$)", re.IGNORECASE)
+_NAMED_LETTER = re.compile(r"\b(?:option|answer(?:\s+is)?|choice)\s*:?\s*\(?([A-E])\b", re.IGNORECASE)
+
+
+def passes_for(benchmark: str, task: str = "all") -> tuple[str, ...]:
+    """The passes of `benchmark` that `task` selects ("all" = every pass)."""
+    available = PASSES[benchmark]
+    if task == "all":
+        return available
+    if task not in available:
+        raise ValueError(
+            f"--task {task} does not apply to {benchmark}; its passes are {', '.join(available)} (or all)."
+        )
+    return (task,)
+
+
+def pass_prompt(record: Any, pass_name: str) -> str:
+    """The prompt text of one pass for one annotation record."""
+    if pass_name == "mr":
+        return grounding_eval_prompt(record.query)
+    if pass_name == "hd":
+        return highlight_eval_prompt(record.query)
+    if pass_name == "qa":
+        if not record.options:
+            raise ValueError(f"qid {record.qid}: the qa pass needs answer options (NExT-GQA csv a0..a4).")
+        return mcq_prompt(record.query, record.options)
+    raise ValueError(f"Unknown pass {pass_name!r}.")
+
+
+def parse_mcq_answer(text: str | None, options: Sequence[str]) -> int | None:
+    """Index of the option an answer picks: `(B)`, `B)`, `B.`, `Option B`, `The answer is B`, or the option's
+    own text (the longest option found in the answer); None when it names none."""
+    if not text or not text.strip():
+        return None
+    valid = {chr(ord("A") + i): i for i, option in enumerate(options) if option}
+    for pattern in (_LETTER_IN_PARENS, _LEADING_LETTER, _NAMED_LETTER):
+        match = pattern.search(text) if pattern is not _LEADING_LETTER else pattern.match(text)
+        if match and match.group(1).upper() in valid:
+            return valid[match.group(1).upper()]
+    lower = text.lower()
+    found = [(len(option), i) for i, option in enumerate(options) if option and option.lower() in lower]
+    return max(found)[1] if found else None
+
+
+def _mr_window(record: Any, text: str | None) -> list[float] | None:
+    prediction = parse_mr_answer(text, record.duration)
+    return [prediction.start, prediction.end] if prediction else None
+
+
+def _saliency(record: Any, text: str | None) -> tuple[list[int], list[list[float]]]:
+    """(score per 2-s clip, levelled windows `[s, e, level score]`); all zeros / none when unparsed."""
+    prediction = parse_hd_answer(text, record.duration)
+    if prediction is None:
+        return [0] * math.ceil(round(record.duration / HD_CLIP_SECONDS, 9)), []
+    return list(prediction.saliency_scores), prediction.relevant_windows
+
+
+def merge_row(benchmark: str, record: Any, answers: Mapping[str, str]) -> dict[str, Any]:
+    """One prediction row from the answers of every pass that ran (`answers`: pass -> generated text)."""
+    row: dict[str, Any] = {
+        "qid": record.qid,
+        "video_id": record.video_id,
+        "query": record.query,
+        "duration": record.duration,
+        "benchmark": benchmark,
+        "passes": list(answers),
+        "answers": dict(answers),
+    }
+    if benchmark == "qvhighlights":
+        row["vid"] = record.video_id
+        if "mr" in answers:
+            window = _mr_window(record, answers["mr"])
+            # The MR answer is one span; it ranks first with score 1 (moment_detr format).
+            row["pred_relevant_windows"] = [[window[0], window[1], 1.0]] if window else []
+        if "hd" in answers:
+            row["pred_saliency_scores"], row["hd_windows"] = _saliency(record, answers["hd"])
+        return row
+    if "mr" in answers:
+        row["window"] = _mr_window(record, answers["mr"])
+    if benchmark == "nextgqa" and "qa" in answers:
+        index = parse_mcq_answer(answers["qa"], record.options or ())
+        row["answer_index"] = index
+        row["answer"] = record.options[index] if index is not None else None
+    return row

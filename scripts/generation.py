@@ -1,0 +1,281 @@
+"""Load a GroundVTS model and run batched, greedy video question answering that also returns the VTS selection.
+
+Shared by `groundvts ground` and `groundvts infer`. One `generate` call per batch: a forward hook on the inner
+model reads the keep masks and relevance scores from the prefill step (`return_vts_selection=True` travels
+with the model kwargs), so the selection costs no extra pass. Prompts are left-padded, so a batch gives the
+same answers as one-by-one calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from groundvts.modeling.vts import VTS_STRATEGIES
+from groundvts.processing.input_checks import check_keep_ratio, check_positive
+from groundvts.processing.video_sampling import probe_video_file, segment_center_indices
+
+GROUNDVTS_MODEL_TYPES = ("groundvts_qwen2_5_vl", "groundvts_internvl")
+
+
+class NotGroundVTSModelError(ValueError):
+    """The model folder or id does not hold a GroundVTS model."""
+
+
+class VideoReadError(ValueError):
+    """A video of the batch is missing or cannot be decoded (the model never ran)."""
+
+
+@dataclass
+class VideoAnswer:
+    """One generated answer and what VTS kept of its video (see `GroundingResult` for the fields)."""
+
+    text: str
+    video: str
+    duration: float
+    keep: torch.Tensor
+    scores: torch.Tensor | None
+    token_times: torch.Tensor
+    grid: tuple[int, int, int]
+    unit_times: torch.Tensor
+    unit_frame_indices: list[int]
+    keep_ratio: float
+    strategy: str
+
+
+def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """inter / union of two sorted windows (0 when the union is empty)."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _model_type(model_path_or_id: str) -> str | None:
+    folder = Path(model_path_or_id)
+    if folder.is_dir():
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise NotGroundVTSModelError(f"'{folder}' has no config.json, so it is not a model folder.")
+        try:
+            return json.loads(config_file.read_text()).get("model_type")
+        except json.JSONDecodeError as error:
+            raise NotGroundVTSModelError(f"'{config_file}' is not valid JSON: {error}") from error
+    if folder.exists() or str(model_path_or_id).startswith((".", "/")) or str(model_path_or_id).count("/") > 1:
+        raise FileNotFoundError(f"Model folder not found: '{model_path_or_id}'.")
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_path_or_id, trust_remote_code=True).model_type
+    except OSError as error:
+        raise FileNotFoundError(
+            f"Could not load the config of '{model_path_or_id}' (not a local folder; a Hub id needs network access "
+            f"and a cached or downloadable repo): {error}"
+        ) from error
+
+
+def load_groundvts(
+    model_path_or_id: str | Path, device: str | None = None, dtype: str | torch.dtype = "auto"
+) -> tuple[Any, Any]:
+    """(model, processor) of a GroundVTS checkpoint, through the Auto classes with `trust_remote_code=True`.
+
+    Raises `NotGroundVTSModelError` (a ValueError) when the config's model_type is not a GroundVTS one.
+    `device` defaults to cuda when available; `dtype` is "auto", a torch dtype or its name.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model_path_or_id = str(model_path_or_id)
+    model_type = _model_type(model_path_or_id)
+    if model_type not in GROUNDVTS_MODEL_TYPES:
+        raise NotGroundVTSModelError(
+            f"'{model_path_or_id}' is not a GroundVTS model: its config says model_type {model_type!r}, expected one "
+            f"of {GROUNDVTS_MODEL_TYPES}. Convert official weights with `groundvts convert` first."
+        )
+    if isinstance(dtype, str) and dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"Unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16.")
+        dtype = getattr(torch, dtype)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModelForImageTextToText.from_pretrained(model_path_or_id, trust_remote_code=True, dtype=dtype)
+    processor = AutoProcessor.from_pretrained(model_path_or_id, trust_remote_code=True)
+    return model.to(device).eval(), processor
+
+
+def configure_vts(model: Any, keep_ratio: float | None = None, strategy: str | None = None) -> None:
+    """Override ρ (`vts_keep_ratio`) and/or the selection strategy of a loaded model, with checks."""
+    if keep_ratio is not None:
+        model.config.vts_keep_ratio = check_keep_ratio(keep_ratio, "keep_ratio")
+    if strategy is not None:
+        if strategy not in VTS_STRATEGIES:
+            raise ValueError(f"Unknown VTS strategy {strategy!r}; choose one of {', '.join(VTS_STRATEGIES)}.")
+        model.config.vts_strategy = strategy
+
+
+def user_messages(prompt: str) -> list[dict[str, Any]]:
+    """One user turn: the video, then the prompt text (the question VTS pools as its query)."""
+    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+
+
+def _is_internvl(model: Any) -> bool:
+    return model.config.model_type == "groundvts_internvl"
+
+
+def _sampling_kwargs(fps: float | None, num_frames: int | None, max_pixels: int | None) -> dict[str, Any]:
+    if fps is not None and num_frames is not None:
+        raise ValueError("Pass either fps or num_frames, not both.")
+    kwargs: dict[str, Any] = {}
+    for name, value in (("fps", fps), ("num_frames", num_frames), ("max_pixels", max_pixels)):
+        if value is not None:
+            check_positive(value, name)
+            kwargs[name] = value
+    return kwargs
+
+
+def prepare_batch(
+    model: Any, processor: Any, videos: list[str], prompts: list[str], sampling: dict[str, Any]
+) -> Any:
+    """Left-padded processor outputs for one video and prompt per row (metadata kept for the timeline)."""
+    for video in videos:
+        if not Path(video).is_file():
+            raise FileNotFoundError(f"Video file not found: '{video}'.")
+    texts = [processor.apply_chat_template(user_messages(p), add_generation_prompt=True, tokenize=False) for p in prompts]
+    return processor(
+        text=texts, videos=videos, padding=True, padding_side="left", return_metadata=True, return_tensors="pt",
+        **sampling,
+    )
+
+
+def _capture_selection(model: Any) -> tuple[dict[str, Any], Any]:
+    captured: dict[str, Any] = {}
+
+    def hook(module: Any, args: Any, output: Any) -> None:
+        if "keep" not in captured and getattr(output, "video_keep", None) is not None:
+            captured["keep"] = [k.detach().cpu() for k in output.video_keep]
+            scores = output.video_scores
+            captured["scores"] = [s.detach().float().cpu() if s is not None else None for s in scores]
+
+    return captured, model.model.register_forward_hook(hook)
+
+
+@torch.no_grad()
+def generate_answers(
+    model: Any,
+    processor: Any,
+    videos: list[str],
+    prompts: list[str],
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_pixels: int | None = None,
+    max_new_tokens: int = 64,
+) -> list[VideoAnswer]:
+    """Greedy answers to `prompts[i]` about `videos[i]` (file paths), with each video's VTS selection."""
+    if len(videos) != len(prompts) or not videos:
+        raise ValueError(f"Need one prompt per video, got {len(videos)} videos and {len(prompts)} prompts.")
+    check_positive(max_new_tokens, "max_new_tokens")
+    sampling = _sampling_kwargs(fps, num_frames, max_pixels)
+    try:
+        inputs = prepare_batch(model, processor, videos, prompts, sampling)
+    except (ValueError, OSError) as error:  # FileNotFoundError is an OSError
+        raise VideoReadError(str(error)) from error
+    metadata = inputs.pop("video_metadata", None)
+    inputs = inputs.to(model.device)
+    for key in ("pixel_values", "pixel_values_videos"):
+        if key in inputs and inputs[key].is_floating_point():
+            inputs[key] = inputs[key].to(model.dtype)
+    captured, handle = _capture_selection(model)
+    try:
+        output = model.generate(
+            **inputs, return_vts_selection=True, max_new_tokens=max_new_tokens, do_sample=False,
+            pad_token_id=processor.tokenizer.pad_token_id,
+        )
+    finally:
+        handle.remove()
+    if "keep" not in captured:  # the kwarg did not reach the prefill: pay one more forward for the selection
+        captured, handle = _capture_selection(model)
+        try:
+            model(**inputs, return_vts_selection=True)
+        finally:
+            handle.remove()
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
+    answers = []
+    for row, (video, text) in enumerate(zip(videos, texts)):
+        keep, scores = captured["keep"][row], captured["scores"][row]
+        timeline = (
+            _internvl_timeline(inputs, row, video, keep.numel(), sampling, processor)
+            if _is_internvl(model)
+            else _qwen_timeline(inputs, row, keep.numel(), metadata[row] if metadata else None, processor, video)
+        )
+        answers.append(
+            VideoAnswer(
+                text=text, video=video, keep=keep, scores=scores,
+                keep_ratio=float(model.config.vts_keep_ratio), strategy=str(model.config.vts_strategy), **timeline,
+            )
+        )
+    return answers
+
+
+def _token_rows(unit_times: torch.Tensor, tokens_per_unit: int) -> torch.Tensor:
+    return unit_times.repeat_interleave(tokens_per_unit, dim=0)
+
+
+def _qwen_timeline(
+    inputs: Any, row: int, num_tokens: int, metadata: Any, processor: Any, video: str
+) -> dict[str, Any]:
+    """Qwen2.5-VL: temporal patch t covers [t, t + 1) * second_per_grid_ts (what M-RoPE encodes), clipped."""
+    t, h, w = (int(v) for v in inputs["video_grid_thw"][row])
+    merge = int(getattr(processor.video_processor, "merge_size", 2))
+    rows, cols = h // merge, w // merge
+    if t * rows * cols != num_tokens:
+        raise ValueError(f"video_grid_thw {t}x{h}x{w} does not match the {num_tokens} tokens of video {row}.")
+    step = float(inputs["second_per_grid_ts"][row])
+    if metadata is not None and getattr(metadata, "duration", None):
+        duration, fps = float(metadata.duration), float(metadata.fps)
+        indices = list(metadata.frames_indices)
+    else:
+        total, fps, _, _ = probe_video_file(video)
+        duration, indices = total / fps, []
+    starts = torch.arange(t, dtype=torch.float64) * step
+    unit_times = torch.stack([starts.clamp(max=duration), (starts + step).clamp(max=duration)], dim=1)
+    frames_per_unit = int(getattr(processor.video_processor, "temporal_patch_size", 2))
+    unit_frames = [
+        indices[min(k * frames_per_unit, len(indices) - 1)] if indices else int(round(float(starts[k]) * fps))
+        for k in range(t)
+    ]
+    return dict(
+        duration=duration, token_times=_token_rows(unit_times, rows * cols), grid=(t, rows, cols),
+        unit_times=unit_times, unit_frame_indices=unit_frames,
+    )
+
+
+def _internvl_timeline(
+    inputs: Any, row: int, video: str, num_tokens: int, sampling: dict[str, Any], processor: Any
+) -> dict[str, Any]:
+    """InternVL: frame k shows source frame i_k (segment centres, as the processor samples); it covers the
+    time from the midpoint with the previous frame to the midpoint with the next (0 and the duration at the ends)."""
+    num_frames = int(inputs["video_num_frames"][row])
+    total, fps, _, _ = probe_video_file(video)
+    duration = total / fps
+    if "fps" in sampling:
+        count = max(1, int(total / fps * sampling["fps"]))
+    else:
+        count = num_frames
+    indices = segment_center_indices(total, count)
+    if len(indices) != num_frames or num_tokens % num_frames:
+        raise ValueError(f"Video {row}: {num_tokens} tokens over {num_frames} frames do not line up.")
+    per_frame = num_tokens // num_frames
+    side = math.isqrt(per_frame)
+    rows, cols = (side, side) if side * side == per_frame else (1, per_frame)
+    times = torch.tensor(indices, dtype=torch.float64) / fps
+    ends = torch.tensor([duration], dtype=torch.float64)
+    bounds = torch.cat([torch.zeros(1, dtype=torch.float64), (times[1:] + times[:-1]) / 2, ends])
+    unit_times = torch.stack([bounds[:-1], bounds[1:]], dim=1)
+    return dict(
+        duration=duration, token_times=_token_rows(unit_times, per_frame), grid=(num_frames, rows, cols),
+        unit_times=unit_times, unit_frame_indices=list(indices),
+    )

@@ -1,0 +1,191 @@
+"""The model card (README.md) of a GroundVTS release: metadata with `model-index`, results, usage, VTS
+settings and citation. Used by `groundvts release`; not a subcommand itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard
+
+from groundvts.evaluate_metrics.model_card import BENCHMARKS, eval_results_from_metrics, model_card_data
+from groundvts.processing.prompts import GROUNDING_EVAL_PROMPT
+
+TRAINING_DATASETS = ["lmms-lab/LLaVA-Video-178K", "Florence123/Grounding-FT-70K"]  # paper Tab. 13
+PAPER_URL = "https://arxiv.org/abs/2604.02093"
+CITATION = """@article{fan2026groundvts,
+  title={GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video Temporal Grounding},
+  author={Fan, Rong and Xiao, Kaiyan and Zhu, Minghao and Wang, Liuyi and Dai, Kai and Yang, Zhao},
+  journal={arXiv preprint arXiv:2604.02093},
+  year={2026}
+}"""
+# VTS config fields shown on the card: (field, what it means).
+VTS_FIELDS = (
+    ("vts_keep_ratio", "ρ: each video keeps ⌈ρ·N⌉ of its N visual tokens"),
+    ("vts_reduction_dim", "D_r: width of the scoring projections Wv, Wq"),
+    ("vts_strategy", "token (VTS), frame, uniform, random, parameter_free or dense (no sampling)"),
+    ("vts_temperature", "τ of the relevance softmax"),
+    ("vts_weight_temperature", "τ′ of the re-weighting of kept tokens"),
+    ("vts_gumbel_temperature", "τ_g of the training-time Gumbel-softmax"),
+    ("vts_train_selection", "gumbel (straight-through) or topk (official code)"),
+    ("vts_keep_positions", "kept tokens keep their dense positions (false: the paper's w/o PE ablation)"),
+    ("vts_query_pooling", "query_mask (question tokens) or prompt (every prompt token, official code)"),
+)
+
+
+class ReleaseError(ValueError):
+    """Bad input to the release (wrong folder, bad results file, mismatched processor); exit status 2."""
+
+
+@dataclass
+class CardInputs:
+    repo_id: str
+    backbone: str  # "GroundVTS-Q" or "GroundVTS-I"
+    base_model: str
+    license: str
+    config: Any  # the released model's config
+    video_settings: dict[str, Any]
+    generation: Any  # GenerationConfig
+    eval_results: list[EvalResult]
+
+
+def eval_results_from_file(path: str | Path, dataset_ids: dict[str, str], splits: dict[str, str]) -> list[EvalResult]:
+    """EvalResults from a results JSON (benchmark -> {metric: value}); counts (`num_*`) are left out.
+
+    The benchmark's standard metrics come first, in their usual order, then any other metric of the file.
+    `dataset_ids` / `splits` override a benchmark's dataset id (a Hub id where one exists) and split."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ReleaseError(f"--results file {path} not found.") from error
+    except json.JSONDecodeError as error:
+        raise ReleaseError(f"--results file {path} is not valid JSON: {error}") from error
+    if not isinstance(results, dict) or not results:
+        raise ReleaseError(f"{path} must map benchmark names to {{metric: value}} objects, e.g. {{\"charades_sta\": {{\"mIoU\": 50.1}}}}.")
+    for flag, given in (("--dataset", dataset_ids), ("--split", splits)):
+        unused = sorted(set(given) - set(results))
+        if unused:
+            raise ReleaseError(f"{flag} names benchmarks that are not in {path}: {unused}.")
+    eval_results: list[EvalResult] = []
+    for benchmark, metrics in results.items():
+        if benchmark not in BENCHMARKS:
+            raise ReleaseError(f"{path}: unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}.")
+        if not isinstance(metrics, dict):
+            raise ReleaseError(f"{path}: {benchmark!r} must map metric names to values, got {type(metrics).__name__}.")
+        standard = [key for key in BENCHMARKS[benchmark].metrics if key in metrics]
+        others = [key for key in metrics if key not in standard and not key.startswith("num_")]
+        if not standard + others:
+            raise ReleaseError(f"{path}: {benchmark!r} has no metrics (only counts).")
+        try:
+            eval_results += eval_results_from_metrics(
+                metrics, benchmark, metrics=standard + others,
+                dataset_type=dataset_ids.get(benchmark), dataset_split=splits.get(benchmark),
+            )
+        except ValueError as error:
+            raise ReleaseError(f"{path}: {benchmark}: {error}") from error
+    return eval_results
+
+
+def build_model_card(inputs: CardInputs) -> ModelCard:
+    """The README.md of the release (YAML metadata + markdown), parseable by `huggingface_hub.ModelCard`."""
+    name = inputs.repo_id.split("/")[-1]
+    backbone_tag = "qwen2_5_vl" if inputs.backbone == "GroundVTS-Q" else "internvl"
+    hub_datasets = [r.dataset_type for r in inputs.eval_results if "/" in r.dataset_type]
+    data = model_card_data(
+        name, inputs.eval_results,
+        license=inputs.license, library_name="transformers", pipeline_tag="video-text-to-text",
+        base_model=inputs.base_model,
+        datasets=list(dict.fromkeys(TRAINING_DATASETS + hub_datasets)),
+        tags=["groundvts", "video-temporal-grounding", "moment-retrieval", "highlight-detection",
+              "visual-token-sampling", backbone_tag, "custom_code"],
+    )
+    sections = [
+        _intro(name, inputs), _results_table(inputs.eval_results), _python_usage(inputs), _cli_usage(inputs),
+        _vts_table(inputs.config), _video_and_generation(inputs), "## Citation\n\n```bibtex\n" + CITATION + "\n```",
+    ]
+    body = "\n\n".join(section for section in sections if section)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def _intro(name: str, inputs: CardInputs) -> str:
+    return (
+        f"# {name}\n\n"
+        f"**{inputs.backbone}** from *GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video "
+        f"Temporal Grounding* (CVPR 2026, [arXiv:2604.02093]({PAPER_URL})): [{inputs.base_model}]"
+        f"(https://huggingface.co/{inputs.base_model}) with query-guided Visual Token Sampling (VTS). Given a video "
+        "and a sentence, it answers when the sentence happens (\"6.0 to 12.0 seconds\"). VTS scores every visual "
+        "token against the question and only the top ρ share reaches the language model; the others are removed "
+        "from the sequence and its KV cache, and the kept tokens keep their original positions.\n\n"
+        "The model code is in this repository: load it with `trust_remote_code=True`."
+    )
+
+
+def _results_table(eval_results: list[EvalResult]) -> str:
+    if not eval_results:
+        return ""
+    rows = [f"| {r.dataset_name} | {r.dataset_split or ''} | {r.metric_name or r.metric_type} | {r.metric_value} |"
+            for r in eval_results]
+    return "## Results\n\n| Benchmark | Split | Metric | Value |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
+def _python_usage(inputs: CardInputs) -> str:
+    tokens = inputs.generation.max_new_tokens
+    return f'''## Use with transformers
+
+```python
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+repo = "{inputs.repo_id}"
+processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+model = AutoModelForImageTextToText.from_pretrained(repo, trust_remote_code=True, dtype="auto")
+
+query = "a person opens the door"
+prompt = {GROUNDING_EVAL_PROMPT!r}.format(query=query)
+messages = [{{"role": "user", "content": [{{"type": "video"}}, {{"type": "text", "text": prompt}}]}}]
+text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+inputs = processor(text=[text], videos=["video.mp4"], return_tensors="pt").to(model.device)
+output = model.generate(**inputs)  # greedy, at most {tokens} new tokens (generation_config.json)
+answer = processor.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+print(answer)
+```
+
+The processor marks the question tokens (`query_mask`), whose mean embedding is the VTS query; keep the question
+as text in the last user turn. `model(**inputs, return_vts_selection=True)` also returns which visual tokens each
+video kept (`video_keep`) and their relevance (`video_scores`).'''
+
+
+def _cli_usage(inputs: CardInputs) -> str:
+    return f'''## Command line
+
+With the `groundvts` package installed:
+
+```bash
+groundvts ground --model {inputs.repo_id} --video video.mp4 --query "a person opens the door"
+```'''
+
+
+def _vts_table(config: Any) -> str:
+    rows = [f"| `{field}` | {getattr(config, field)} | {meaning} |" for field, meaning in VTS_FIELDS]
+    return (
+        "## VTS settings\n\n| Config field | Value | Meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
+        "They can be changed after loading, e.g. `model.config.vts_keep_ratio = 0.25` or "
+        '`model.config.vts_strategy = "dense"` (no sampling).'
+    )
+
+
+def _video_and_generation(inputs: CardInputs) -> str:
+    s = inputs.video_settings
+    if inputs.backbone == "GroundVTS-Q":
+        video = (f"Videos are sampled at {s['fps']:g} fps, at most {s['max_frames']} frames, at most "
+                 f"{s['max_pixels_per_frame']} pixels per frame (the paper's settings; the processor's saved "
+                 "defaults). Override per call, e.g. `processor(..., fps=1.0, max_frames=64, max_pixels=50176)`.")
+    else:
+        video = (f"Each video becomes {s['num_frames']} frames of {s['frame_size_px']}×{s['frame_size_px']} px (the "
+                 "paper's settings; the processor's saved defaults). Override per call with "
+                 "`processor(..., num_frames=8)`.")
+    generation = inputs.generation
+    return (f"## Video input and decoding\n\n{video}\n\n`generation_config.json`: greedy decoding "
+            f"(`do_sample=False`, `num_beams=1`), `max_new_tokens={generation.max_new_tokens}`.")

@@ -1,0 +1,132 @@
+"""Stage freeze specs, the LoRA placement, the trainer's loss, and resuming a stage from a checkpoint."""
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import TrainerCallback
+
+from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
+from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.processing.tiny import build_tiny_internvl_processor
+from groundvts.trainers import (
+    GroundVTSSFTConfig,
+    GroundVTSTrainer,
+    GroundVTSVideoCollator,
+    apply_stage,
+    assert_stage,
+    lora_config,
+    trainable_counts,
+)
+from tiny_models import tiny_internvl_config_for, tiny_qwen_config_for
+
+
+def new_qwen(processor, seed=0):
+    torch.manual_seed(seed)
+    return GroundVTSQwen2_5_VLForConditionalGeneration(tiny_qwen_config_for(processor))
+
+
+def config(tmp_path, stage, **overrides):
+    values = dict(
+        output_dir=str(tmp_path), stage=stage, per_device_train_batch_size=2, max_steps=4, learning_rate=1e-2,
+        bf16=False, use_cpu=True, report_to=[], logging_steps=1, save_strategy="no", video_fps=2.0,
+        activation_checkpointing=False, dataloader_num_workers=0, seed=0,
+    )
+    values.update(overrides)
+    return GroundVTSSFTConfig(**values)
+
+
+def test_stage1_spec_freezes_all_but_vts(tiny_processor):
+    model = new_qwen(tiny_processor)
+    apply_stage(model, 1)
+    counts = assert_stage(model, 1)
+    assert counts["vts"]["trainable"] == counts["vts"]["total"] > 0
+    assert all(c["trainable"] == 0 for g, c in counts.items() if g != "vts")
+    model.model.visual.blocks[0].attn.qkv.weight.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="vision"):
+        assert_stage(model, 1)
+
+
+def test_stage2_without_lora_is_refused(tiny_processor):
+    model = new_qwen(tiny_processor)
+    apply_stage(model, 2)
+    with pytest.raises(RuntimeError, match="lora"):
+        assert_stage(model, 2)
+
+
+@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
+def test_lora_on_llm_attention_only_with_vts_and_projector_saved(tiny_processor, backbone):
+    from peft import get_peft_model
+
+    if backbone == "qwen":
+        model = new_qwen(tiny_processor)
+    else:
+        processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
+        model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config_for(processor))
+    peft_model = get_peft_model(model, lora_config(model))
+    apply_stage(peft_model, 2)
+    counts = assert_stage(peft_model, 2)
+    lora_names = [n for n, _ in peft_model.named_parameters() if "lora_" in n]
+    layers = model.config.text_config.num_hidden_layers
+    assert len(lora_names) == layers * 4 * 2  # q/k/v/o, A and B
+    assert all(".language_model.layers." in n and ".self_attn." in n for n in lora_names)
+    assert counts["vision"]["trainable"] == 0 and counts["language_model"]["trainable"] == 0
+    assert counts["projector"]["trainable"] > 0 and counts["vts"]["trainable"] > 0
+
+
+def test_loss_is_the_models_own_and_decreases_on_a_repeated_batch(tmp_path, tiny_processor, grounding_records):
+    dataset = Dataset.from_list(grounding_records[:2] * 8)
+    model = new_qwen(tiny_processor)
+    trainer = GroundVTSTrainer(model=model, args=config(tmp_path, 2, max_steps=8, seed=1), train_dataset=dataset,
+                               processing_class=tiny_processor)
+    # compute_loss is the outer forward's loss (labels after removed tokens ignored), not TRL's fused head.
+    batch = GroundVTSVideoCollator(tiny_processor, {"fps": 2.0})(grounding_records[:2])
+    trainer.model.eval()
+    with torch.no_grad():
+        expected = trainer.model(**batch).loss
+        actual = trainer.compute_loss(trainer.model, dict(batch))
+    torch.testing.assert_close(actual, expected)
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 8 and all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 - 0.05, losses
+    counts = trainable_counts(trainer.model)
+    assert counts["vision"]["trainable"] == 0
+
+
+def test_stage1_refuses_an_adapter(tmp_path, tiny_processor, grounding_records):
+    from peft import get_peft_model
+
+    model = new_qwen(tiny_processor)
+    peft_model = get_peft_model(model, lora_config(model))
+    with pytest.raises(ValueError, match="Stage 1"):
+        GroundVTSTrainer(model=peft_model, args=config(tmp_path, 1), train_dataset=Dataset.from_list(grounding_records),
+                         processing_class=tiny_processor)
+
+
+def test_resume_within_a_stage_matches_an_uninterrupted_run(tmp_path, tiny_processor, grounding_records):
+    dataset = Dataset.from_list(grounding_records)
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2, learning_rate=5e-3)
+
+    def run(out, resume=None, seed=0):
+        trainer = GroundVTSTrainer(model=new_qwen(tiny_processor, seed), args=config(out, 1, **common), train_dataset=dataset,
+                                   processing_class=tiny_processor)
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    class StopAfterTwoSteps(TrainerCallback):  # a run killed after its step-2 checkpoint
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step == 2
+
+    full = run(tmp_path / "full")
+    interrupted = tmp_path / "interrupted"
+    first = GroundVTSTrainer(model=new_qwen(tiny_processor), args=config(interrupted, 1, **common), train_dataset=dataset,
+                             processing_class=tiny_processor, callbacks=[StopAfterTwoSteps()])
+    first.train()
+    assert first.state.global_step == 2 and (interrupted / "checkpoint-2").is_dir()
+    # The trainer picks up checkpoint-2 with optimizer, scheduler and RNG state.
+    # A differently initialised model: only the checkpoint's weights can make it end like the full run.
+    resumed = run(interrupted, resume=str(interrupted / "checkpoint-2"), seed=1)
+    assert resumed.state.global_step == 4
+    full_vts = full.model.model.vts.state_dict()
+    for key, value in resumed.model.model.vts.state_dict().items():
+        torch.testing.assert_close(value, full_vts[key], atol=1e-6, rtol=1e-5)

@@ -1,0 +1,89 @@
+"""Load the model and processor a training stage starts from.
+
+Stage 1 may start from plain backbone weights (Qwen2.5-VL or InternVL3.5-HF): they load into the GroundVTS class
+with only the VTS weights new, built from the recipe's VTS settings. Later stages start from a GroundVTS checkpoint,
+optionally with a LoRA adapter to continue (stage 3 continues stage 2's).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternVLConfig
+from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
+from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.processing.processing_groundvts_internvl import GroundVTSInternVLProcessor
+from groundvts.processing.processing_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLProcessor
+
+
+logger = logging.getLogger(__name__)
+
+# model_type in config.json -> (GroundVTS config, model, processor); plain backbones map to their GroundVTS class.
+_QWEN = (GroundVTSQwen2_5_VLConfig, GroundVTSQwen2_5_VLForConditionalGeneration, GroundVTSQwen2_5_VLProcessor)
+_INTERNVL = (GroundVTSInternVLConfig, GroundVTSInternVLForConditionalGeneration, GroundVTSInternVLProcessor)
+# Settings that change weight shapes: fixed by a GroundVTS checkpoint, free on plain backbone weights.
+STRUCTURAL_VTS_SETTINGS = ("vts_reduction_dim",)
+MODEL_TYPES = {
+    "groundvts_qwen2_5_vl": _QWEN,
+    "qwen2_5_vl": _QWEN,
+    "groundvts_internvl": _INTERNVL,
+    "internvl": _INTERNVL,
+}
+
+
+def model_type_of(path: str | Path) -> str:
+    """`model_type` of a local folder or Hub id's config.json."""
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(str(path))
+    except OSError as error:
+        raise FileNotFoundError(f"No model config found at {path!r} (expected a folder with config.json): {error}") from None
+    return str(config_dict.get("model_type"))
+
+
+def load_model_and_processor(
+    path: str | Path,
+    vts_settings: dict[str, Any] | None = None,
+    dtype: Any = "auto",
+    adapter: str | Path | None = None,
+) -> tuple[Any, Any]:
+    """GroundVTS model (PEFT-wrapped and trainable when `adapter` is given) and processor from `path`.
+
+    `vts_settings` (`vts_keep_ratio`, `vts_reduction_dim`, ...) override the checkpoint's config; on plain backbone
+    weights they define the new VTS.
+    """
+    model_type = model_type_of(path)
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"{path} has model_type {model_type!r}; training starts from one of {sorted(MODEL_TYPES)}"
+            " (a GroundVTS checkpoint, or plain Qwen2.5-VL / InternVL3.5-HF weights)."
+        )
+    config_class, model_class, processor_class = MODEL_TYPES[model_type]
+    config = config_class.from_pretrained(str(path))
+    for key, value in (vts_settings or {}).items():
+        if not hasattr(config, key) or not key.startswith("vts_"):
+            raise ValueError(f"Unknown VTS setting {key!r}; GroundVTS configs have vts_* fields such as vts_keep_ratio.")
+        if key in STRUCTURAL_VTS_SETTINGS and model_type.startswith("groundvts"):
+            if getattr(config, key) != value:
+                logger.warning("%s: keeping its trained %s=%s (the recipe's %s applies to plain backbone weights only).",
+                               path, key, getattr(config, key), value)
+            continue
+        setattr(config, key, value)
+    model, info = model_class.from_pretrained(str(path), config=config, dtype=dtype, output_loading_info=True)
+    missing = [key for key in info["missing_keys"] if ".vts." not in f".{key}"]
+    if missing or info.get("mismatched_keys") or (info["missing_keys"] and model_type.startswith("groundvts")):
+        problems = sorted(info["missing_keys"]) + sorted(str(k) for k in info.get("mismatched_keys") or [])
+        raise ValueError(f"{path}: weights missing from or not matching the checkpoint: {problems[:10]}")
+    if info["missing_keys"]:
+        logger.warning("%s: plain backbone weights; VTS starts from random initialisation.", path)
+    # The tokenizer reads config.json through AutoConfig, which needs the checkpoint's own config code.
+    processor = processor_class.from_pretrained(str(path), trust_remote_code=model_type.startswith("groundvts"))
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    return model, processor

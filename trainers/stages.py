@@ -1,0 +1,145 @@
+"""The three GroundVTS training stages: what each one trains, applied and then asserted.
+
+| Stage | Trains | Frozen |
+|---|---|---|
+| 1 warm-up | VTS | everything else |
+| 2 joint, 3 grounding | LLM LoRA (attention q/k/v/o) + VTS + projector | vision encoder, LLM base weights, LM head |
+
+The vision encoder is frozen in every stage. Freezing must happen before the optimizer exists (it only receives
+parameters that require grad then), so `StageCallback` applies the spec in `on_init_end` — after TRL wrapped the
+model with PEFT, before `train()` builds the optimizer — and checks it again in `on_train_begin`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from peft import LoraConfig
+from torch import nn
+from transformers import TrainerCallback
+
+
+logger = logging.getLogger(__name__)
+
+STAGES = (1, 2, 3)
+# Parameter groups each stage trains; every other group must stay frozen.
+STAGE_TRAINABLE: dict[int, frozenset[str]] = {
+    1: frozenset({"vts"}),
+    2: frozenset({"vts", "projector", "lora"}),
+    3: frozenset({"vts", "projector", "lora"}),
+}
+GROUPS = ("vts", "projector", "lora", "vision", "language_model", "other")
+# LoRA goes on the language model's attention only; the vision towers also have q/k/v projections.
+LORA_TARGET_REGEX = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|k_proj|v_proj|o_proj)"
+
+
+def check_stage(stage: int) -> int:
+    if stage not in STAGES:
+        raise ValueError(f"`stage` must be one of {STAGES} (1 VTS warm-up, 2 joint LoRA, 3 grounding), got {stage!r}.")
+    return stage
+
+
+def _inner(model: nn.Module) -> nn.Module:
+    """The GroundVTS inner model (holding `vts`) under any PEFT / DDP wrapping."""
+    for module in model.modules():
+        if hasattr(module, "vts") and (hasattr(module, "visual") or hasattr(module, "vision_tower")):
+            return module
+    raise ValueError(
+        f"{type(model).__name__} is not a GroundVTS model (no inner model with a `vts` sampler); load a"
+        " GroundVTS-Q / GroundVTS-I checkpoint."
+    )
+
+
+def projector_name(model: nn.Module) -> str:
+    """Attribute path of the vision→language projector inside the inner model."""
+    return "visual.merger" if hasattr(_inner(model), "visual") else "multi_modal_projector"
+
+
+def lora_config(model: nn.Module, r: int = 8, alpha: int = 16, dropout: float = 0.05) -> LoraConfig:
+    """Paper LoRA (r 8, α 16, dropout 0.05) on the LLM attention; VTS and projector fully trained and saved with
+    the adapter (`modules_to_save`)."""
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=LORA_TARGET_REGEX,
+        modules_to_save=["vts", projector_name(model).rsplit(".", 1)[-1]],
+        task_type="CAUSAL_LM",
+    )
+
+
+def parameter_groups(model: nn.Module) -> dict[str, str]:
+    """Group name of every parameter (by name) of a GroundVTS model, PEFT-wrapped or not."""
+    inner = _inner(model)
+    vision = inner.visual if hasattr(inner, "visual") else inner.vision_tower
+    projector = inner.get_submodule(projector_name(model))
+    ids = {
+        "vts": {id(p) for p in inner.vts.parameters()},
+        "projector": {id(p) for p in projector.parameters()},
+        "vision": {id(p) for p in vision.parameters()},
+        "language_model": {id(p) for p in inner.language_model.parameters()},
+    }
+    groups = {}
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            groups[name] = "lora"
+        else:
+            # The projector sits inside Qwen's vision tower, so it is tested first.
+            groups[name] = next((g for g in ("vts", "projector", "vision", "language_model") if id(param) in ids[g]), "other")
+    return groups
+
+
+def apply_stage(model: nn.Module, stage: int) -> None:
+    """Set `requires_grad` so that exactly the stage's groups train."""
+    trainable = STAGE_TRAINABLE[check_stage(stage)]
+    groups = parameter_groups(model)
+    for name, param in model.named_parameters():
+        group = groups[name]
+        # PEFT keeps a frozen original next to each `modules_to_save` copy; only the copy trains.
+        is_original_copy = ".original_module." in name
+        param.requires_grad_(group in trainable and not is_original_copy)
+
+
+def trainable_counts(model: nn.Module) -> dict[str, dict[str, int]]:
+    """Trainable and total parameter counts per group."""
+    groups = parameter_groups(model)
+    total, trainable = Counter(), Counter()
+    for name, param in model.named_parameters():
+        total[groups[name]] += param.numel()
+        if param.requires_grad:
+            trainable[groups[name]] += param.numel()
+    return {group: {"trainable": trainable[group], "total": total[group]} for group in GROUPS if total[group]}
+
+
+def assert_stage(model: nn.Module, stage: int) -> dict[str, dict[str, int]]:
+    """Raise unless exactly the stage's groups have trainable parameters; returns the counts."""
+    allowed = STAGE_TRAINABLE[check_stage(stage)]
+    counts = trainable_counts(model)
+    wrong = sorted(g for g, c in counts.items() if c["trainable"] and g not in allowed)
+    missing = sorted(g for g in allowed if counts.get(g, {}).get("trainable", 0) == 0)
+    if wrong or missing:
+        raise RuntimeError(
+            f"Stage {stage} must train exactly {sorted(allowed)}; trainable outside it: {wrong or 'none'}, with"
+            f" nothing trainable: {missing or 'none'}. Counts: {counts}"
+            + (" (stages 2 and 3 need a LoRA adapter: pass `peft_config`)." if "lora" in missing else "")
+        )
+    return counts
+
+
+class StageCallback(TrainerCallback):
+    """Applies the stage's freeze spec before the optimizer is built and asserts it when training starts."""
+
+    def __init__(self, stage: int) -> None:
+        self.stage = check_stage(stage)
+        self.counts: dict[str, dict[str, int]] | None = None
+
+    def on_init_end(self, args: Any, state: Any, control: Any, model: nn.Module | None = None, **kwargs: Any):
+        apply_stage(model, self.stage)
+        self.counts = assert_stage(model, self.stage)
+        summary = ", ".join(f"{g} {c['trainable']:,}/{c['total']:,}" for g, c in self.counts.items())
+        logger.warning("GroundVTS stage %d trainable parameters (trainable/total): %s", self.stage, summary)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: nn.Module | None = None, **kwargs: Any):
+        self.counts = assert_stage(model, self.stage)

@@ -1,0 +1,94 @@
+"""`GroundVTSTrainer`: TRL's `SFTTrainer` for GroundVTS video conversations.
+
+What it changes, and why:
+- a video collator by default (`GroundVTSVideoCollator`); TRL's own has no video path;
+- the stage's freeze spec through `StageCallback`, and for stages 2-3 the paper's LoRA (r 8, α 16, dropout 0.05 on
+  the LLM attention, VTS and projector trained fully and saved with the adapter) unless a PEFT model or config is
+  given;
+- resuming from a full-weights checkpoint (stage 1) through `from_pretrained`: `Trainer` loads the file with a plain
+  `load_state_dict`, which misses every weight saved under its legacy name (`model.layers.*`, `visual.*`) and
+  silently resumes from the initial weights (transformers#43701);
+- the loss from the model's own forward: TRL's fused LM head runs only the inner model and pairs its hidden states
+  with the labels itself, which skips the outer forward where labels after removed tokens are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathlib import Path
+
+from peft import PeftConfig
+from transformers import Trainer
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+from trl import SFTTrainer
+
+from .collator import GroundVTSVideoCollator
+from .config import GroundVTSSFTConfig
+from .stages import StageCallback, lora_config
+
+
+def _is_peft_model(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+class GroundVTSTrainer(SFTTrainer):
+    def __init__(
+        self,
+        model: Any,
+        args: GroundVTSSFTConfig,
+        train_dataset: Any,
+        processing_class: Any,
+        data_collator: Any = None,
+        peft_config: PeftConfig | None = None,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(args, GroundVTSSFTConfig):
+            raise TypeError(f"`args` must be a GroundVTSSFTConfig (it carries the stage), got {type(args).__name__}.")
+        if args.stage == 1 and (peft_config is not None or _is_peft_model(model)):
+            raise ValueError("Stage 1 trains VTS only: pass the full model, without a LoRA adapter.")
+        if args.stage in (2, 3) and peft_config is None and not _is_peft_model(model) and not isinstance(model, str):
+            peft_config = lora_config(model, args.lora_r, args.lora_alpha, args.lora_dropout)
+        if data_collator is None:
+            data_collator = GroundVTSVideoCollator(processing_class, args.video_kwargs(), args.max_length)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            data_collator=data_collator,
+            peft_config=peft_config,
+            callbacks=[StageCallback(args.stage), *(callbacks or [])],
+            **kwargs,
+        )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs["use_cache"] = False
+        # `Trainer.compute_loss` calls the full model (outer forward, its loss), skipping SFTTrainer's fused head.
+        return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if not _has_full_weights(resume_from_checkpoint) or _is_peft_model(target) or self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_full_weights(target, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        target = self.accelerator.unwrap_model(self.model)
+        best = self.state.best_model_checkpoint
+        if best is None or not _has_full_weights(best) or _is_peft_model(target) or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_best_model()
+        load_full_weights(target, best)
+
+
+def _has_full_weights(folder: str) -> bool:
+    names = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    return any((Path(folder) / name).is_file() for name in names)
+
+
+def load_full_weights(model: Any, folder: str) -> None:
+    """Copy a saved checkpoint's weights into `model`, with the key conversions `from_pretrained` applies."""
+    dtype = next(model.parameters()).dtype
+    loaded = type(model).from_pretrained(folder, config=model.config, dtype=dtype)
+    model.load_state_dict(loaded.state_dict(), strict=True)
