@@ -65,9 +65,13 @@ def token_counts(backbone: str, preset: dict) -> tuple[int, int, int]:
     return t * h * w // 4, preset["text"] + 2, h * w // 4
 
 
-def build(preset: dict, dtype: torch.dtype, device: str):
+def build(preset: dict, dtype: torch.dtype, device: str, with_lm_head: bool = False):
+    """GroundVTS-Q inner model (or the full model with `with_lm_head`) with a skipped vision tower, and inputs."""
     from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-    from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLModel
+    from groundvts.modeling.modeling_groundvts_qwen2_5_vl import (
+        GroundVTSQwen2_5_VLForConditionalGeneration,
+        GroundVTSQwen2_5_VLModel,
+    )
 
     t, h, w = preset["grid"]
     config = GroundVTSQwen2_5_VLConfig(
@@ -82,12 +86,14 @@ def build(preset: dict, dtype: torch.dtype, device: str):
         image_token_id=1000, video_token_id=1001, vision_start_token_id=1002, vision_end_token_id=1003,
         vts_reduction_dim=preset["dr"],
     )
+    model_class = GroundVTSQwen2_5_VLForConditionalGeneration if with_lm_head else GroundVTSQwen2_5_VLModel
     with torch.device(device):
-        model = GroundVTSQwen2_5_VLModel(config).to(dtype).eval()
+        model = model_class(config).to(dtype).eval()
     n_video = t * h * w // 4
     features = torch.randn(n_video, preset["hidden"], dtype=dtype, device=device)
     # Skip the vision tower: every variant would pay the same for it.
-    model.get_video_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": (features,)})()
+    inner = model.model if with_lm_head else model
+    inner.get_video_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": (features,)})()
     half = preset["text"] // 2
     ids = [5] * half + [1002] + [1001] * n_video + [1003] + [6] * (preset["text"] - half)
     input_ids = torch.tensor([ids], device=device)
@@ -100,10 +106,14 @@ def build(preset: dict, dtype: torch.dtype, device: str):
     return model, inputs, features
 
 
-def build_internvl(preset: dict, dtype: torch.dtype, device: str):
-    """GroundVTS-I inner model with a tiny vision tower (skipped) and the preset's language model."""
+def build_internvl(preset: dict, dtype: torch.dtype, device: str, with_lm_head: bool = False):
+    """GroundVTS-I inner model (or the full model with `with_lm_head`) with a tiny vision tower (skipped) and the
+    preset's language model."""
     from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternVLConfig
-    from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLModel
+    from groundvts.modeling.modeling_groundvts_internvl import (
+        GroundVTSInternVLForConditionalGeneration,
+        GroundVTSInternVLModel,
+    )
 
     context, start, end, label = 1000, 1001, 1002, 1003
     config = GroundVTSInternVLConfig(
@@ -118,12 +128,14 @@ def build_internvl(preset: dict, dtype: torch.dtype, device: str):
                            image_size=448, patch_size=14),
         image_token_id=context, image_seq_length=INTERNVL_FRAME_TOKENS, vts_reduction_dim=preset["dr"],
     )
+    model_class = GroundVTSInternVLForConditionalGeneration if with_lm_head else GroundVTSInternVLModel
     with torch.device(device):
-        model = GroundVTSInternVLModel(config).to(dtype).eval()
+        model = model_class(config).to(dtype).eval()
     frames = preset["frames"]
     features = torch.randn(frames, INTERNVL_FRAME_TOKENS, preset["hidden"], dtype=dtype, device=device)
     # Skip the vision tower: every variant would pay the same for it.
-    model.get_image_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": features})()
+    inner = model.model if with_lm_head else model
+    inner.get_image_features = lambda *args, **kwargs: type("Out", (), {"pooler_output": features})()
     half = preset["text"] // 2
     ids, types = [5] * half, [0] * half
     for _ in range(frames):

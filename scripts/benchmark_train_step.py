@@ -1,0 +1,152 @@
+"""Benchmark one stage-2 training step: GroundVTS (ρ=0.5) vs the same model dense, same batch.
+
+Stage 2 as in the recipe: LoRA (r 8, α 16) on the language model's attention, VTS and projector trained fully
+(PEFT `modules_to_save`), activation checkpointing, AdamW. A step is forward + backward + optimizer step on one
+long video prompt followed by a short answer (the labelled tokens). The vision tower is skipped, as in
+`benchmark_prefill` (precomputed video features; it costs every variant the same), so the ratios are those of
+the language-model part of a step.
+
+Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated) is its own.
+
+    python -m groundvts.scripts.benchmark_train_step --preset mid --repeats 3 --out train_step.json
+    python -m groundvts.scripts.benchmark_train_step --preset qwen7b --device cuda --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from groundvts.scripts.benchmark_prefill import BACKBONE_PRESETS, build, build_internvl, token_counts
+
+VARIANTS = {"dense": None, "vts_0.5": 0.5}
+ANSWER_TOKENS = 16
+
+
+def add_answer(inputs: dict, answer_tokens: int) -> dict:
+    """Append an answer (labelled) after the prompt; everything before it is -100."""
+    input_ids = inputs["input_ids"]
+    answer = torch.full((1, answer_tokens), 7, dtype=input_ids.dtype, device=input_ids.device)
+    ids = torch.cat([input_ids, answer], dim=1)
+    labels = torch.cat([torch.full_like(input_ids, -100), answer], dim=1)
+    batch = dict(inputs, input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels)
+    if "mm_token_type_ids" in inputs:
+        batch["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(answer)], dim=1)
+    return batch
+
+
+def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str, backbone: str) -> dict:
+    from peft import get_peft_model
+
+    from groundvts.trainers.stages import apply_stage, assert_stage, lora_config
+
+    builder = build_internvl if backbone == "internvl" else build
+    model, inputs, _ = builder(preset, dtype, device, with_lm_head=True)
+    model.config.vts_strategy = "dense" if VARIANTS[name] is None else "token"
+    if VARIANTS[name] is not None:
+        model.config.vts_keep_ratio = VARIANTS[name]
+    model = get_peft_model(model, lora_config(model))
+    apply_stage(model, 2)
+    counts = assert_stage(model, 2)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+    model.train()
+    batch = add_answer(inputs, ANSWER_TOKENS)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    cuda_before = torch.cuda.memory_allocated() if device == "cuda" else 0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def step() -> tuple[float, int]:
+        out = model(**batch, use_cache=False)
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(out.loss), int(out.token_keep.sum()) if out.token_keep is not None else batch["input_ids"].numel()
+
+    loss, llm_tokens = step()  # warm-up (allocates the optimizer state)
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        loss, llm_tokens = step()
+        sync()
+        times.append(time.perf_counter() - start)
+    peak = (torch.cuda.max_memory_allocated() - cuda_before if device == "cuda"
+            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024)
+    return {
+        "variant": name,
+        "llm_tokens": llm_tokens,
+        "step_s_median": statistics.median(times),
+        "step_s_all": times,
+        "loss": loss,
+        "trainable_parameters": {group: c["trainable"] for group, c in counts.items()},
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": "CUDA peak allocated above the weights" if device == "cuda" else "CPU max RSS growth above the weights",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl")
+    parser.add_argument("--preset", default="mid", help="a benchmark_prefill preset of the backbone (mid, qwen7b, internvl8b, ...)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--out", default="benchmark_train_step.json")
+    parser.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # child-process mode
+    args = parser.parse_args(argv)
+    presets = BACKBONE_PRESETS[args.backbone]
+    if args.preset not in presets:
+        parser.error(f"--preset {args.preset} is not among the {args.backbone} presets {sorted(presets)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA GPU, and torch sees none here; use --device cpu")
+    preset, dtype = presets[args.preset], getattr(torch, args.dtype)
+    if args.only:
+        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
+        return 0
+
+    results = {}
+    for name in VARIANTS:
+        child = [sys.executable, "-m", "groundvts.scripts.benchmark_train_step", "--only", name, "--preset", args.preset,
+                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype, "--backbone", args.backbone]
+        proc = subprocess.run(child, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    dense = results["dense"]
+    n_video = token_counts(args.backbone, preset)[0]
+    print(f"stage-2 step  backbone={args.backbone} preset={args.preset} device={args.device} dtype={args.dtype}"
+          f" video_tokens={n_video} repeats={args.repeats}")
+    print(f"{'variant':<10}{'LLM tokens':>11}{'step s':>9}{'time ratio':>11}{'peak MB':>10}{'memory ratio':>13}")
+    for name, r in results.items():
+        r["time_ratio_vs_dense"] = r["step_s_median"] / dense["step_s_median"]
+        r["memory_ratio_vs_dense"] = r["peak_memory_bytes"] / dense["peak_memory_bytes"] if dense["peak_memory_bytes"] else None
+        memory_ratio = f"{r['memory_ratio_vs_dense']:.3f}" if r["memory_ratio_vs_dense"] is not None else "n/a"
+        print(f"{name:<10}{r['llm_tokens']:>11}{r['step_s_median']:>9.3f}{r['time_ratio_vs_dense']:>11.3f}"
+              f"{r['peak_memory_bytes'] / 2**20:>10.1f}{memory_ratio:>13}")
+    report = {"benchmark": "stage-2 train step", "backbone": args.backbone, "preset": args.preset, "config": preset,
+              "device": args.device, "dtype": args.dtype, "video_tokens": n_video, "answer_tokens": ANSWER_TOKENS,
+              "repeats": args.repeats, "results": results}
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
