@@ -47,3 +47,23 @@ def plain_qwen_dir(tmp_path_factory, tiny_processor):
     Qwen2_5_VLForConditionalGeneration(config).save_pretrained(path)
     tiny_processor.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def llava_video_json(tmp_path_factory, grounding_records):
+    """The same videos as LLaVA-Video-178K-style captioning/QA entries (paths relative to the video folder)."""
+    path = tmp_path_factory.mktemp("llava") / "llava_video.json"
+    entries = []
+    for index, record in enumerate(grounding_records):
+        video = record["videos"][0]
+        entries.append({
+            "id": f"clip{index}",
+            "video": video.rsplit("/", 1)[1],
+            "conversations": [
+                {"from": "human", "value": "<image>\nDescribe what happens in the video."},
+                {"from": "gpt", "value": f"A gray screen that gets brighter, clip {index}."},
+            ],
+            "data_source": "tiny",
+        })
+    path.write_text(json.dumps(entries))
+    return path, str(grounding_records[0]["videos"][0]).rsplit("/", 1)[0]

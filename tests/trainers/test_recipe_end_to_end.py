@@ -17,8 +17,11 @@ from isolated import run_isolated
 
 
 def stage_args(stage, model, data, out, *extra):
+    """Bundled recipe of `stage`, shrunk for CPU; `data` is a Grounding-FT jsonl or (json, video_root) LLaVA-Video."""
+    data_sets = ([f"data.path={data[0]}", f"data.video_root={data[1]}"] if isinstance(data, tuple)
+                 else ["data.format=grounding_ft", f"data.path={data}"])
     sets = [
-        f"model={model}", "data.format=grounding_ft", f"data.path={data}", f"training.output_dir={out}",
+        f"model={model}", *data_sets, f"training.output_dir={out}",
         "training.max_steps=3", "training.per_device_train_batch_size=2", "training.gradient_accumulation_steps=1",
         "training.bf16=false", "training.use_cpu=true", "training.save_strategy=no", "training.logging_steps=1",
         "training.learning_rate=1e-2", "training.warmup_steps=0", "training.video_max_frames=16",
@@ -36,15 +39,16 @@ def changed(before, after):
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory, plain_qwen_dir, grounding_jsonl):
+def stages(tmp_path_factory, plain_qwen_dir, grounding_jsonl, llava_video_json):
     root = tmp_path_factory.mktemp("stages")
     s0, s1, s2, s3, merged = (root / name for name in ("stage0", "stage1", "stage2", "stage3", "merged"))
     # Plain backbone weights + a new VTS, saved, so that stage 1's changes can be compared tensor by tensor.
     model, processor = load_model_and_processor(plain_qwen_dir, {"vts_reduction_dim": 8})
     model.save_pretrained(s0)
     processor.save_pretrained(s0)
-    assert train.main(stage_args(1, s0, grounding_jsonl, s1)) == 0
-    assert train.main(stage_args(2, s1, grounding_jsonl, s2, "training.activation_checkpointing=true")) == 0
+    # Stages 1-2 read LLaVA-Video-style json (the recipes' format), stage 3 Grounding-FT.
+    assert train.main(stage_args(1, s0, llava_video_json, s1)) == 0
+    assert train.main(stage_args(2, s1, llava_video_json, s2, "training.activation_checkpointing=true")) == 0
     assert train.main(stage_args(3, s1, grounding_jsonl, s3, f"adapter={s2}")) == 0
     assert merge_lora.main(["--base", str(s1), "--adapter", str(s3), "--output", str(merged)]) == 0
     return s0, s1, s2, s3, merged

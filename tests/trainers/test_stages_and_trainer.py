@@ -130,3 +130,20 @@ def test_resume_within_a_stage_matches_an_uninterrupted_run(tmp_path, tiny_proce
     full_vts = full.model.model.vts.state_dict()
     for key, value in resumed.model.model.vts.state_dict().items():
         torch.testing.assert_close(value, full_vts[key], atol=1e-6, rtol=1e-5)
+
+
+def test_internvl_stage2_trains_lora_vts_and_projector(tmp_path, grounding_records):
+    processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
+    torch.manual_seed(0)
+    model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config_for(processor))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    args = config(tmp_path, 2, max_steps=2, video_fps=None, video_num_frames=4)
+    trainer = GroundVTSTrainer(model=model, args=args, train_dataset=Dataset.from_list(grounding_records),
+                               processing_class=processor)
+    trainer.train()
+    merged = trainer.model.merge_and_unload().state_dict()
+    moved = {k for k in before if not torch.equal(before[k], merged[k])}
+    assert any(k.startswith("model.vts.") for k in moved) and any("multi_modal_projector" in k for k in moved)
+    assert any(".self_attn." in k for k in moved)
+    assert not any("vision_tower" in k for k in moved)
+    assert all(k.startswith(("model.vts.", "model.multi_modal_projector.")) or ".self_attn." in k for k in moved)
