@@ -235,6 +235,22 @@ def run_variant(
     }
 
 
+def run_variants_in_children(module: str, variants: dict, args: argparse.Namespace) -> dict | None:
+    """Run `python -m module --only VARIANT ...` for each variant (so each one's peak memory is its own) and
+    collect the JSON line each prints; None (after printing why) if a variant fails."""
+    results = {}
+    for name in variants:
+        child = [sys.executable, "-m", module, "--only", name, "--preset", args.preset, "--repeats", str(args.repeats),
+                 "--device", args.device, "--dtype", args.dtype, "--backbone", args.backbone]
+        proc = subprocess.run(child, capture_output=True, text=True)
+        if proc.returncode != 0:
+            # Usually out of memory for this preset on this device; show the child's last words, not a traceback.
+            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return None
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl",
@@ -259,17 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
 
-    results = {}
-    for name in VARIANTS:
-        child = [sys.executable, "-m", "groundvts.scripts.benchmark_prefill", "--only", name, "--preset", args.preset,
-                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype,
-                 "--backbone", args.backbone]
-        proc = subprocess.run(child, capture_output=True, text=True)
-        if proc.returncode != 0:
-            # Usually out of memory for this preset on this device; show the child's last words, not a traceback.
-            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
-            return 1
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = run_variants_in_children("groundvts.scripts.benchmark_prefill", VARIANTS, args)
+    if results is None:
+        return 1
 
     n_video, text, _ = token_counts(args.backbone, preset)
     dense = results["dense"]

@@ -18,13 +18,18 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
 import torch
 
-from groundvts.scripts.benchmark_prefill import BACKBONE_PRESETS, build, build_internvl, token_counts
+from groundvts.scripts.benchmark_prefill import (
+    BACKBONE_PRESETS,
+    build,
+    build_internvl,
+    run_variants_in_children,
+    token_counts,
+)
 
 VARIANTS = {"dense": None, "vts_0.5": 0.5}
 ANSWER_TOKENS = 16
@@ -118,15 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
 
-    results = {}
-    for name in VARIANTS:
-        child = [sys.executable, "-m", "groundvts.scripts.benchmark_train_step", "--only", name, "--preset", args.preset,
-                 "--repeats", str(args.repeats), "--device", args.device, "--dtype", args.dtype, "--backbone", args.backbone]
-        proc = subprocess.run(child, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
-            return 1
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = run_variants_in_children("groundvts.scripts.benchmark_train_step", VARIANTS, args)
+    if results is None:
+        return 1
 
     dense = results["dense"]
     n_video = token_counts(args.backbone, preset)[0]
