@@ -9,7 +9,8 @@ Metrics (the project's `evaluate` metric scripts, loaded by absolute path):
                                        HL-min-{Fair,Good,VeryGood}-mAP/Hit1 (qvhighlights)
   nextgqa                              mIoU, mIoP, IoU@0.3/0.5, IoP@0.3/0.5, Acc@QA, Acc@GQA (nextgqa)
 A query without a prediction (missing row) or with an unparsed answer counts as a failure and stays in the
-denominator; `num_missing` says how many rows were missing. Prints a table and writes JSON
+denominator; `num_missing` says how many rows were missing. For QVHighlights highlight detection a missing or
+unparsed answer is an all-zero saliency row (a tied ranking, which still gets the chance-level AP). Prints a table and writes JSON
 `{"benchmark", "annotations", "split", "num_predictions", "num_missing", "metrics": {...}}`.
 """
 
@@ -34,6 +35,7 @@ METRIC_OF = {
     "qvhighlights": "qvhighlights",
     "nextgqa": "nextgqa",
 }
+NO_ANSWER = "<no answer>"
 # The headline metrics printed first (all computed metrics go to the JSON).
 HEADLINE = {
     "moment_retrieval": ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"),
@@ -110,7 +112,9 @@ def nextgqa_inputs(records: list[Any], preds: dict[str, dict[str, Any]]) -> tupl
         row = preds.get(record.qid) or {}
         item = {"qid": record.qid, "window": row.get("window")}
         if with_answers:
-            item["answer"] = row.get("answer")
+            # The metric leaves Acc out when no prediction has an answer; a marker that matches no option
+            # keeps unparsed and missing answers in it as wrong ones.
+            item["answer"] = row.get("answer") or NO_ANSWER
         predictions.append(item)
     references = [
         {
@@ -177,7 +181,7 @@ def results_table(results: dict[str, Any]) -> str:
     for key in headline:
         value = metrics[key]
         lines.append(f"  {key:<{width}}  {value:6.2f}" if isinstance(value, (int, float)) else f"  {key:<{width}}  -")
-    counts = {k: v for k, v in metrics.items() if k.startswith("num_") or k.startswith("MR-num") or k.startswith("HL-num")}
+    counts = {k: v for k, v in metrics.items() if k.startswith(("num_", "MR-num", "HL-num"))}
     if counts:
         lines.append("  " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return "\n".join(lines)

@@ -142,7 +142,10 @@ def prepare_batch(
     for video in videos:
         if not Path(video).is_file():
             raise FileNotFoundError(f"Video file not found: '{video}'.")
-    texts = [processor.apply_chat_template(user_messages(p), add_generation_prompt=True, tokenize=False) for p in prompts]
+    texts = [
+        processor.apply_chat_template(user_messages(prompt), add_generation_prompt=True, tokenize=False)
+        for prompt in prompts
+    ]
     return processor(
         text=texts, videos=videos, padding=True, padding_side="left", return_metadata=True, return_tensors="pt",
         **sampling,

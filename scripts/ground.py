@@ -1,7 +1,8 @@
 """Find when a sentence happens in one video with a GroundVTS model (`groundvts ground`).
 
     groundvts ground --model ./groundvts-q --video clip.mp4 --query "a person opens the door"
-    groundvts ground --model ./groundvts-q --video clip.mp4 --query "..." --truth 6 12 --plot density.png --spatial-frames 4
+    groundvts ground --model ./groundvts-q --video clip.mp4 --query "..." --truth 6 12 \\
+        --plot density.png --spatial-frames 4
 
 Prints the predicted span (`from 6.0s to 12.0s`), with the ground truth and its IoU when `--truth` is given.
 `--plot` draws the kept-token density over time (paper Fig. 5); `--spatial-frames N` adds the retained tokens of
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 
+from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
 from groundvts.processing.prompts import grounding_eval_prompt, highlight_eval_prompt
 
@@ -178,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-pixels", type=int, default=None, help="pixels per frame at most (processor default)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--keep-ratio", type=float, default=None, help="override rho, the share of tokens kept")
-    parser.add_argument("--strategy", default=None, help="override the VTS strategy (token, frame, uniform, ...)")
+    parser.add_argument("--strategy", choices=VTS_STRATEGIES, default=None, help="override the VTS strategy")
     parser.add_argument("--truth", type=float, nargs=2, metavar=("START", "END"), help="ground-truth span (s)")
     parser.add_argument("--plot", type=Path, default=None, help="write the kept-token density figure (PNG)")
-    parser.add_argument("--spatial-frames", type=int, default=0, help="with --plot: also map retained tokens of N frames")
+    parser.add_argument(
+        "--spatial-frames", type=int, default=0, help="with --plot: also map the retained tokens of N frames"
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

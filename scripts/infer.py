@@ -46,6 +46,7 @@ from .prediction_store import (
     merge_files,
     part_path,
     part_paths,
+    read_rows,
     repair,
 )
 
@@ -197,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=float, default=None, help="sampling fps (default: the processor's, 2.0)")
     sampling.add_argument("--num-frames", type=int, default=None, help="sample a fixed number of frames")
-    parser.add_argument("--max-pixels", type=int, default=None, help="pixels per frame at most")
+    parser.add_argument(
+        "--max-pixels", type=int, default=None,
+        help="pixels per frame at most (default: the processor's; the official Qwen eval uses 50176 = 64*28*28)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--keep-ratio", type=float, default=None, help="override rho (config vts_keep_ratio)")
     parser.add_argument("--strategy", choices=VTS_STRATEGIES, default=None, help="override config vts_strategy")
@@ -265,9 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         return _fail(str(error))
 
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # cpu=True lets accelerate see a multi-process CPU launch (torchrun / accelerate launch --cpu) as one.
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     rank, world = state.process_index, state.num_processes
     try:
         model, processor = load_groundvts(args.model, device=args.device or str(state.device), dtype=args.dtype)
@@ -299,15 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0:
             for row in skipped:
                 error_writer.write(row)
-        report = run_shard(
+        run_shard(
             model, processor, mine, args.video_root, target, settings,
             progress=rank == 0 and not args.no_progress, on_error=error_writer.write,
         )
     state.wait_for_everyone()
     if rank == 0:
-        total = merge_files(args.output, part_paths(args.output), [r.qid for r in records])
+        merge_files(args.output, part_paths(args.output), [r.qid for r in records])
         if world > 1:
+            errors_file.unlink(missing_ok=True)  # the report is this run's: its parts only
             concat_files(errors_file, part_paths(errors_file))
+        made = {str(row["qid"]) for row in read_rows(args.output)[0]}
+        total = sum(record.qid in made for record in records)
         missing = len(records) - total
         print(
             f"{total} of {len(records)} predictions in {args.output}"

@@ -3,7 +3,9 @@ inference, evaluation and plotting tests. Built once per process."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,12 @@ from groundvts.processing.tiny import (
     write_test_video,
 )
 from tiny_models import spread_vts_scores, tiny_internvl_config, tiny_qwen_config
+
+
+def _temporary_folder(prefix: str) -> Path:
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
 
 
 def tiny_qwen_with_processor_config(processor, **overrides):
@@ -41,7 +49,7 @@ def tiny_qwen_with_processor_config(processor, **overrides):
 @functools.lru_cache(maxsize=None)
 def tiny_model_folder(keep_ratio: float = 0.5) -> Path:
     """A saved tiny GroundVTS-Q (random weights, spread VTS scores) with its tiny processor."""
-    folder = Path(tempfile.mkdtemp(prefix="groundvts-tiny-")) / "model"
+    folder = _temporary_folder("groundvts-tiny-") / "model"
     processor = build_tiny_qwen2_5_vl_processor()
     torch.manual_seed(0)
     model = GroundVTSQwen2_5_VLForConditionalGeneration(
@@ -60,7 +68,7 @@ def tiny_model_folder(keep_ratio: float = 0.5) -> Path:
 @functools.lru_cache(maxsize=None)
 def tiny_internvl_folder() -> Path:
     """A saved tiny GroundVTS-I (4 frames of 4 tokens) with its tiny processor."""
-    folder = Path(tempfile.mkdtemp(prefix="groundvts-tiny-i-")) / "model"
+    folder = _temporary_folder("groundvts-tiny-i-") / "model"
     processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
     ids = special_token_ids(processor)
     config = tiny_internvl_config(
@@ -82,7 +90,7 @@ def tiny_internvl_folder() -> Path:
 @functools.lru_cache(maxsize=None)
 def tiny_videos() -> dict[str, Path]:
     """Tiny mp4 files: 'a' 8 s at 4 fps, 'b' 6 s at 2 fps, 'c' 10 s at 3 fps, 'd' 4 s at 5 fps."""
-    folder = Path(tempfile.mkdtemp(prefix="groundvts-videos-"))
+    folder = _temporary_folder("groundvts-videos-")
     specs = {"a": (32, 4.0), "b": (12, 2.0), "c": (30, 3.0), "d": (20, 5.0)}
     return {name: write_test_video(folder / f"{name}.mp4", num_frames=n, fps=fps) for name, (n, fps) in specs.items()}
 
@@ -94,7 +102,7 @@ def script_answers(model, processor, answer_for):
     tokenizer = processor.tokenizer
 
     def generate(*args, **kwargs):
-        output = real_generate(*args, **kwargs)
+        real_generate(*args, **kwargs)  # VTS runs as usual (the selection hook sees it); its tokens are replaced
         prompt_ids = kwargs["input_ids"]
         texts = tokenizer.batch_decode(prompt_ids, skip_special_tokens=True)
         answers = [tokenizer(answer_for(text), add_special_tokens=False)["input_ids"] for text in texts]

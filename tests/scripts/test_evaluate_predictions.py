@@ -65,6 +65,12 @@ def test_nextgqa_metrics(tmp_path):
     assert metrics["Acc@QA"] == 50.0 and metrics["Acc@GQA"] == 50.0 and metrics["IoU@0.5"] == 50.0
     assert metrics["mIoU"] == pytest.approx(30.0)
 
+    # No answer parsed and one row missing: accuracy is still reported, as 0, not left out.
+    write_rows(preds, [{"qid": "v_1", "window": None, "answer": None, "passes": ["mr", "qa"]}])
+    results = ev.evaluate_predictions("nextgqa", tmp_path / "test.csv", preds)
+    assert results["metrics"]["Acc@QA"] == 0.0 and results["metrics"]["Acc@GQA"] == 0.0
+    assert results["num_missing"] == 1 and results["metrics"]["num_unparsed"] == 2
+
 
 def test_qvhighlights_golden_numbers_through_the_command(tmp_path):
     """moment_detr's sample predictions on the real val file give its published metrics."""

@@ -103,6 +103,8 @@ def test_selection_read_during_generate_equals_a_separate_forward(loaded, model)
     assert calls.count(True) == 1  # one prefill with the video; the selection came from it
     inputs = prepare_batch(model, processor, videos, prompts, {})
     inputs.pop("video_metadata")
+    mask = inputs["attention_mask"]
+    assert mask[:, -1].all() and not mask[:, 0].all()  # left padding: every prompt ends at the last position
     with torch.no_grad():
         out = model(**inputs, return_vts_selection=True)
     for answer, keep, scores in zip(answers, out.video_keep, out.video_scores):

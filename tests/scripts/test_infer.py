@@ -1,7 +1,10 @@
 """scripts/infer.py: resumable, batched, sharded benchmark inference; QVHighlights / NExT-GQA merging; errors."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,6 +107,20 @@ def test_shards_merge_into_the_single_process_result(bench, reference, tmp_path)
         assert report.written == 2 and not report.errors
     assert [p.name for p in part_paths(output)] == ["p.rank0.jsonl", "p.rank1.jsonl"]
     assert merge_files(output, part_paths(output), [r.qid for r in records]) == 5
+    assert output.read_bytes() == reference and not part_paths(output)
+
+
+def test_two_process_launch_equals_the_single_process_result(bench, reference, tmp_path):
+    """torchrun with 2 CPU processes (gloo): each appends to its part, the first merges after the barrier."""
+    output = tmp_path / "p.jsonl"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "groundvts.scripts.cli", "infer", "--benchmark", "charades_sta",
+               "--annotations", str(bench / "sta_test.txt"), "--video-root", str(bench / "videos"),
+               "--model", str(tiny_model_folder()), "--output", str(output), "--max-new-tokens", "5", "--no-progress"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("5 of 5 predictions") == 1  # only the first process reports
     assert output.read_bytes() == reference and not part_paths(output)
 
 
