@@ -9,11 +9,14 @@ The folder gets the weights (safetensors), the flat model and processor code wit
         --dataset charades_sta=org/charades-sta --split activitynet_captions=val_2
 
 CHECKPOINT_DIR is a trained or converted GroundVTS checkpoint (config model_type `groundvts_qwen2_5_vl` or
-`groundvts_internvl`); its processor files are used unless `--processor` names another folder. The results JSON
-maps a benchmark (charades_sta, activitynet_captions, qvhighlights, nextgqa) to the metrics `groundvts evaluate`
-computed for it, e.g. `{"charades_sta": {"R1@0.3": 70.5, "R1@0.5": 58.2, "R1@0.7": 35.1, "mIoU": 50.1}}`;
-counts (`num_*`) are left out of the card. Video settings default to the paper's: GroundVTS-Q samples 2 fps, at
-most 128 frames, at most 16384 pixels per frame; GroundVTS-I takes 16 frames of 448 px.
+`groundvts_internvl`); its processor files are used unless `--processor` names another folder. A `--results` file
+(repeatable) is either the JSON `groundvts evaluate --output` writes for one benchmark, or a mapping from benchmarks
+(charades_sta, activitynet_captions, qvhighlights, nextgqa) to their metrics, e.g.
+`{"charades_sta": {"R1@0.3": 70.5, "R1@0.5": 58.2, "R1@0.7": 35.1, "mIoU": 50.1}}`. The card's model-index gets each
+benchmark's standard metrics (`--all-metrics`: all but counts) on its standard split (`--split` overrides; the
+annotation file name `groundvts evaluate` records is not a split name). Video settings default to the paper's: GroundVTS-Q samples 2 fps, at
+most 128 frames, at most 16384 pixels per frame; GroundVTS-I takes 16 frames at the vision tower's input
+size (448 px for InternVL3.5).
 Without `--dry-run` the folder is uploaded with `HfApi().create_repo` + `upload_folder`.
 """
 
@@ -23,6 +26,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HFValidationError, HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
-from groundvts.scripts.release_card import CardInputs, ReleaseError, build_model_card, eval_results_from_file
+from groundvts.scripts.release_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ BACKBONES: dict[str, Backbone] = {
 
 # Paper video settings (field notes §3.2) and evaluation decoding (greedy; answers are short spans).
 PAPER_QWEN_VIDEO = {"fps": 2.0, "max_frames": 128, "max_pixels": 16384}
-PAPER_INTERNVL_VIDEO = {"num_frames": 16, "image_size": 448}
+PAPER_INTERNVL_VIDEO = {"num_frames": 16, "image_size": 448}  # 448 = InternVL3.5's vision input size
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
@@ -91,7 +95,10 @@ def read_backbone(checkpoint_dir: Path) -> Backbone:
 
 def load_model(checkpoint_dir: Path, backbone: Backbone, dtype: str) -> Any:
     model_class = _import(backbone.model_module, backbone.model_class)
-    model, info = model_class.from_pretrained(checkpoint_dir, dtype=dtype, output_loading_info=True)
+    try:
+        model, info = model_class.from_pretrained(checkpoint_dir, dtype=dtype, output_loading_info=True)
+    except (OSError, RuntimeError) as error:  # no weights file, or weights of other shapes
+        raise ReleaseError(f"Could not load {backbone.model_class} from {checkpoint_dir}: {error}") from error
     missing = sorted(info.get("missing_keys") or [])
     if missing:
         raise ReleaseError(f"{checkpoint_dir} is incomplete: weights missing for {missing[:5]} ({len(missing)} in all).")
@@ -99,14 +106,33 @@ def load_model(checkpoint_dir: Path, backbone: Backbone, dtype: str) -> Any:
 
 
 def load_processor(processor_dir: Path, backbone: Backbone) -> Any:
+    """Our processor class from the processor files of `processor_dir`.
+
+    Only the processor files are read: next to a `config.json` with `auto_map`, the tokenizer would consult the
+    model config and ask to run the folder's remote code."""
     processor_class = _import(backbone.processor_module, backbone.processor_class)
+    if not processor_dir.is_dir():
+        raise ReleaseError(f"Processor folder {processor_dir} not found.")
     try:
-        return processor_class.from_pretrained(processor_dir)
+        with tempfile.TemporaryDirectory() as staging:
+            for path in processor_dir.iterdir():
+                if path.is_file() and not _is_model_file(path.name):
+                    shutil.copy2(path, Path(staging) / path.name)
+            return processor_class.from_pretrained(staging)
     except Exception as error:  # tokenizer / preprocessor files missing or unreadable
         raise ReleaseError(
             f"Could not load a {backbone.processor_class} from {processor_dir} ({type(error).__name__}: {error}); "
             "save the processor next to the checkpoint or pass --processor FOLDER."
         ) from error
+
+
+def _is_model_file(name: str) -> bool:
+    """Weights, model config and code: not part of a processor."""
+    return (
+        name in ("config.json", "generation_config.json", "README.md")
+        or name.endswith((".safetensors", ".bin", ".pt", ".pth", ".py"))
+        or name.startswith("model.safetensors")
+    )
 
 
 def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str, Any]) -> dict[str, Any]:
@@ -122,11 +148,24 @@ def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str,
         video.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
         return {"fps": fps, "max_frames": max_frames, "max_pixels_per_frame": max_pixels}
     num_frames, image_size = int(settings["num_frames"]), int(settings["image_size"])
-    if num_frames < 1 or image_size < 1:
-        raise ReleaseError(f"Need --num-frames >= 1 and --image-size >= 1, got {num_frames} and {image_size}.")
+    if num_frames < 1:
+        raise ReleaseError(f"Need --num-frames >= 1, got {num_frames}.")
     video.num_frames = num_frames
     video.size = {"height": image_size, "width": image_size}
     return {"num_frames": num_frames, "frame_size_px": image_size}
+
+
+def release_video_settings(args: argparse.Namespace, backbone: Backbone, config: Any) -> dict[str, Any]:
+    """The paper's video settings, overridden by the flags. GroundVTS-I frames must have the vision tower's input
+    size (448 px for InternVL3.5): pixel shuffle and the tokens per frame depend on it."""
+    if backbone.name == "GroundVTS-Q":
+        return {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in PAPER_QWEN_VIDEO.items()}
+    size = config.vision_config.image_size
+    tile = int(size[0] if isinstance(size, (list, tuple)) else size)
+    if args.image_size is not None and args.image_size != tile:
+        raise ReleaseError(f"--image-size {args.image_size} does not fit the vision tower, which takes {tile} px frames.")
+    frames = args.num_frames if args.num_frames is not None else PAPER_INTERNVL_VIDEO["num_frames"]
+    return {"num_frames": frames, "image_size": tile}
 
 
 def check_token_ids(model: Any, processor: Any, backbone: Backbone) -> None:
@@ -174,14 +213,15 @@ def build_release(args: argparse.Namespace) -> Path:
         if not args.overwrite:
             raise ReleaseError(f"{out_dir} exists and is not empty; pass --overwrite to replace it.")
         shutil.rmtree(out_dir)
-    eval_results = eval_results_from_file(args.results, dict(args.dataset), dict(args.split)) if args.results else []
+    eval_results = (
+        eval_results_from_files(args.results, dict(args.dataset), dict(args.split), all_metrics=args.all_metrics)
+        if args.results else []
+    )
 
     processor = load_processor(Path(args.processor or checkpoint_dir), backbone)
-    settings = PAPER_QWEN_VIDEO if backbone.name == "GroundVTS-Q" else PAPER_INTERNVL_VIDEO
-    overrides = {k: getattr(args, k) for k in settings if getattr(args, k, None) is not None}
-    video_settings = apply_video_settings(processor, backbone, {**settings, **overrides})
     model = load_model(checkpoint_dir, backbone, args.dtype)
     check_token_ids(model, processor, backbone)
+    video_settings = apply_video_settings(processor, backbone, release_video_settings(args, backbone, model.config))
     model.generation_config = generation_config(model, processor, args.max_new_tokens)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +260,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("checkpoint_dir", help="trained or converted GroundVTS checkpoint folder")
     parser.add_argument("--repo-id", required=True, help="Hub model repo, e.g. org/groundvts-q-7b")
     parser.add_argument("--out-dir", help="where the repo folder is built (default: release/<repo name>)")
-    parser.add_argument("--results", help="JSON: benchmark -> {metric: value}, as `groundvts evaluate` writes")
+    parser.add_argument("--results", action="append", default=[], metavar="JSON",
+                        help="results file (repeatable): benchmark -> {metric: value}, or a `groundvts evaluate "
+                             "--output` file")
+    parser.add_argument("--all-metrics", action="store_true",
+                        help="put every metric of the results in the card, not only each benchmark's standard ones")
     parser.add_argument("--dataset", type=_key_value, action="append", default=[], metavar="BENCHMARK=HUB_ID",
                         help="Hub dataset id of a benchmark for the model-index (repeatable)")
     parser.add_argument("--split", type=_key_value, action="append", default=[], metavar="BENCHMARK=SPLIT",
@@ -230,11 +274,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, help=f"GroundVTS-Q frame cap (paper: {PAPER_QWEN_VIDEO['max_frames']})")
     parser.add_argument("--max-pixels", type=int, help=f"GroundVTS-Q pixels per frame (paper: {PAPER_QWEN_VIDEO['max_pixels']})")
     parser.add_argument("--num-frames", type=int, help=f"GroundVTS-I frames (paper: {PAPER_INTERNVL_VIDEO['num_frames']})")
-    parser.add_argument("--image-size", type=int, help=f"GroundVTS-I frame size (paper: {PAPER_INTERNVL_VIDEO['image_size']})")
+    parser.add_argument("--image-size", type=int,
+                        help="GroundVTS-I frame size; must equal the vision tower's (paper: 448)")
     parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="generation length cap")
     parser.add_argument("--base-model", help="base_model of the card (default: the backbone's Hub id)")
     parser.add_argument("--license", default="apache-2.0", help="license of the card")
-    parser.add_argument("--dtype", default="auto", help="weight dtype of the release (auto keeps the checkpoint's)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"], help="weight dtype of the release (auto keeps the checkpoint's)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out-dir")
     parser.add_argument("--dry-run", action="store_true", help="build the folder only; no upload")
     parser.add_argument("--private", action="store_true", help="create the repo as private")

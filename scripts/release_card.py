@@ -4,6 +4,7 @@ settings and citation. Used by `groundvts release`; not a subcommand itself."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,41 +52,71 @@ class CardInputs:
     eval_results: list[EvalResult]
 
 
-def eval_results_from_file(path: str | Path, dataset_ids: dict[str, str], splits: dict[str, str]) -> list[EvalResult]:
-    """EvalResults from a results JSON (benchmark -> {metric: value}); counts (`num_*`) are left out.
+def read_results(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """benchmark -> metrics from results files. A file is either a mapping benchmark -> {metric: value} or one
+    `groundvts evaluate --output` file (`{"benchmark": ..., "metrics": {...}, ...}`)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in map(Path, paths):
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as error:
+            raise ReleaseError(f"--results file {path} not found.") from error
+        except json.JSONDecodeError as error:
+            raise ReleaseError(f"--results file {path} is not valid JSON: {error}") from error
+        if isinstance(data, dict) and "benchmark" in data and isinstance(data.get("metrics"), dict):
+            data = {data["benchmark"]: data["metrics"]}  # the file `groundvts evaluate` writes
+        if not isinstance(data, dict) or not data:
+            raise ReleaseError(
+                f"{path} must map benchmark names to {{metric: value}} objects (e.g. {{\"charades_sta\": "
+                "{\"mIoU\": 50.1}}), or be a `groundvts evaluate --output` file."
+            )
+        for benchmark, metrics in data.items():
+            if benchmark not in BENCHMARKS:
+                raise ReleaseError(f"{path}: unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}.")
+            if not isinstance(metrics, dict):
+                raise ReleaseError(f"{path}: {benchmark!r} must map metric names to values, got {type(metrics).__name__}.")
+            if benchmark in merged:
+                raise ReleaseError(f"{benchmark!r} has results in more than one --results file.")
+            merged[benchmark] = metrics
+    return merged
 
-    The benchmark's standard metrics come first, in their usual order, then any other metric of the file.
-    `dataset_ids` / `splits` override a benchmark's dataset id (a Hub id where one exists) and split."""
-    path = Path(path)
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise ReleaseError(f"--results file {path} not found.") from error
-    except json.JSONDecodeError as error:
-        raise ReleaseError(f"--results file {path} is not valid JSON: {error}") from error
-    if not isinstance(results, dict) or not results:
-        raise ReleaseError(f"{path} must map benchmark names to {{metric: value}} objects, e.g. {{\"charades_sta\": {{\"mIoU\": 50.1}}}}.")
+
+def _is_count(key: str) -> bool:
+    return key.startswith("num_") or "-num-" in key or key.endswith("-num") or key.startswith(("MR-num", "HL-num"))
+
+
+def eval_results_from_files(
+    paths: list[str | Path], dataset_ids: dict[str, str], splits: dict[str, str], *, all_metrics: bool = False
+) -> list[EvalResult]:
+    """EvalResults for the card's model-index: each benchmark's standard metrics, in their usual order (with
+    `all_metrics`, then every other finite metric). Counts are never included. `dataset_ids` / `splits` override a
+    benchmark's dataset id (a Hub id where one exists) and split."""
+    results = read_results(paths)
     for flag, given in (("--dataset", dataset_ids), ("--split", splits)):
         unused = sorted(set(given) - set(results))
         if unused:
-            raise ReleaseError(f"{flag} names benchmarks that are not in {path}: {unused}.")
+            raise ReleaseError(f"{flag} names benchmarks without results: {unused}.")
     eval_results: list[EvalResult] = []
     for benchmark, metrics in results.items():
-        if benchmark not in BENCHMARKS:
-            raise ReleaseError(f"{path}: unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}.")
-        if not isinstance(metrics, dict):
-            raise ReleaseError(f"{path}: {benchmark!r} must map metric names to values, got {type(metrics).__name__}.")
-        standard = [key for key in BENCHMARKS[benchmark].metrics if key in metrics]
-        others = [key for key in metrics if key not in standard and not key.startswith("num_")]
-        if not standard + others:
-            raise ReleaseError(f"{path}: {benchmark!r} has no metrics (only counts).")
+        chosen = [key for key in BENCHMARKS[benchmark].metrics if key in metrics]
+        if all_metrics:
+            chosen += [
+                key for key, value in metrics.items()
+                if key not in chosen and not _is_count(key) and isinstance(value, (int, float))
+                and not isinstance(value, bool) and math.isfinite(value)
+            ]
+        if not chosen:
+            raise ReleaseError(
+                f"{benchmark!r} has none of its standard metrics {list(BENCHMARKS[benchmark].metrics)}"
+                + ("" if all_metrics else " (--all-metrics adds the others)") + "."
+            )
         try:
             eval_results += eval_results_from_metrics(
-                metrics, benchmark, metrics=standard + others,
+                metrics, benchmark, metrics=chosen,
                 dataset_type=dataset_ids.get(benchmark), dataset_split=splits.get(benchmark),
             )
         except ValueError as error:
-            raise ReleaseError(f"{path}: {benchmark}: {error}") from error
+            raise ReleaseError(f"{benchmark}: {error}") from error
     return eval_results
 
 
