@@ -77,7 +77,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(out.loss), int(out.token_keep.sum()) if out.token_keep is not None else batch["input_ids"].numel()
+        return out.loss.item(), int(out.token_keep.sum()) if out.token_keep is not None else batch["input_ids"].numel()
 
     loss, llm_tokens = step()  # warm-up (allocates the optimizer state)
     times = []
