@@ -138,8 +138,8 @@ def prepare(recipe: dict[str, Any]) -> Any:
     from groundvts.trainers.loading import load_model_and_processor
 
     args = training_config(recipe)  # before the model: DeepSpeed ZeRO-3 must see the config first
-    if args.stage == 1 and recipe.get("adapter"):
-        raise RecipeError("Stage 1 trains VTS only; remove `adapter` from the recipe.")
+    if args.stage in (0, 1) and recipe.get("adapter"):
+        raise RecipeError(f"Stage {args.stage} trains full weights, not an adapter; remove `adapter` from the recipe.")
     dataset = load_dataset_from_recipe(recipe["data"])
     model, processor = load_model_and_processor(
         recipe["model"], recipe.get("vts"), recipe.get("model_dtype", "auto"), recipe.get("adapter")

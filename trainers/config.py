@@ -17,7 +17,7 @@ from .stages import check_stage
 
 @dataclass
 class GroundVTSSFTConfig(SFTConfig):
-    stage: int = field(default=3, metadata={"help": "1 VTS warm-up, 2 joint LoRA (LLaVA-Video), 3 grounding fine-tuning."})
+    stage: int = field(default=3, metadata={"help": "0 base (from scratch, all weights), 1 VTS warm-up, 2 joint LoRA (LLaVA-Video), 3 grounding fine-tuning."})
     video_fps: float | None = field(default=None, metadata={"help": "Frames per second sampled (GroundVTS-Q: 2.0)."})
     video_num_frames: int | None = field(default=None, metadata={"help": "Frames per video (GroundVTS-I: 16)."})
     video_max_frames: int | None = field(default=None, metadata={"help": "Upper bound on frames (GroundVTS-Q: 128)."})

@@ -2,10 +2,12 @@
 
 | Stage | Trains | Frozen |
 |---|---|---|
+| 0 base (models trained from scratch only) | every weight | nothing |
 | 1 warm-up | VTS | everything else |
 | 2 joint, 3 grounding | LLM LoRA (attention q/k/v/o) + VTS + projector | vision encoder, LLM base weights, LM head |
 
-The vision encoder is frozen in every stage. Freezing must happen before the optimizer exists (it only receives
+The vision encoder is frozen in every GroundVTS stage; stage 0 exists for backbones trained from scratch (the
+synthetic benchmark), where a base model must first learn to see and answer at all. Freezing must happen before the optimizer exists (it only receives
 parameters that require grad then), so `StageCallback` applies the spec in `on_init_end` — after TRL wrapped the
 model with PEFT, before `train()` builds the optimizer — and checks it again in `on_train_begin`.
 """
@@ -23,9 +25,10 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-STAGES = (1, 2, 3)
+STAGES = (0, 1, 2, 3)
 # Parameter groups each stage trains; every other group must stay frozen.
 STAGE_TRAINABLE: dict[int, frozenset[str]] = {
+    0: frozenset({"vts", "projector", "vision", "language_model", "other"}),
     1: frozenset({"vts"}),
     2: frozenset({"vts", "projector", "lora"}),
     3: frozenset({"vts", "projector", "lora"}),
@@ -37,7 +40,7 @@ LORA_TARGET_REGEX = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|k_proj|v
 
 def check_stage(stage: int) -> int:
     if stage not in STAGES:
-        raise ValueError(f"`stage` must be one of {STAGES} (1 VTS warm-up, 2 joint LoRA, 3 grounding), got {stage!r}.")
+        raise ValueError(f"`stage` must be one of {STAGES} (0 base from scratch, 1 VTS warm-up, 2 joint LoRA, 3 grounding), got {stage!r}.")
     return stage
 
 
@@ -118,7 +121,9 @@ def assert_stage(model: nn.Module, stage: int) -> dict[str, dict[str, int]]:
     allowed = STAGE_TRAINABLE[check_stage(stage)]
     counts = trainable_counts(model)
     wrong = sorted(g for g, c in counts.items() if c["trainable"] and g not in allowed)
-    missing = sorted(g for g in allowed if counts.get(g, {}).get("trainable", 0) == 0)
+    missing = sorted(g for g in allowed if g in counts and counts[g]["trainable"] == 0)
+    if "lora" in allowed and "lora" not in counts:
+        missing.append("lora")
     if wrong or missing:
         raise RuntimeError(
             f"Stage {stage} must train exactly {sorted(allowed)}; trainable outside it: {wrong or 'none'}, with"

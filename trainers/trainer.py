@@ -46,8 +46,8 @@ class GroundVTSTrainer(SFTTrainer):
     ) -> None:
         if not isinstance(args, GroundVTSSFTConfig):
             raise TypeError(f"`args` must be a GroundVTSSFTConfig (it carries the stage), got {type(args).__name__}.")
-        if args.stage == 1 and (peft_config is not None or _is_peft_model(model)):
-            raise ValueError("Stage 1 trains VTS only: pass the full model, without a LoRA adapter.")
+        if args.stage in (0, 1) and (peft_config is not None or _is_peft_model(model)):
+            raise ValueError(f"Stage {args.stage} trains full weights: pass the model without a LoRA adapter.")
         if args.stage in (2, 3) and peft_config is None and not _is_peft_model(model) and not isinstance(model, str):
             peft_config = lora_config(model, args.lora_r, args.lora_alpha, args.lora_dropout)
         if data_collator is None:

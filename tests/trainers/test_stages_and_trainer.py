@@ -46,6 +46,21 @@ def test_stage1_spec_freezes_all_but_vts(tiny_processor):
         assert_stage(model, 1)
 
 
+def test_stage0_base_trains_every_weight(tmp_path, tiny_processor, grounding_records):
+    model = new_qwen(tiny_processor)
+    model.config.vts_strategy = "dense"  # a base model sees every token
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = GroundVTSTrainer(model=model, args=config(tmp_path, 0, max_steps=2), processing_class=tiny_processor,
+                               train_dataset=Dataset.from_list(grounding_records))
+    counts = trainable_counts(trainer.model)
+    assert all(c["trainable"] == c["total"] for c in counts.values())
+    trainer.train()
+    after = trainer.model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("model.visual.blocks.") for k in moved)
+    assert any(k.startswith("model.language_model.layers.") for k in moved)
+
+
 def test_stage2_without_lora_is_refused(tiny_processor):
     model = new_qwen(tiny_processor)
     apply_stage(model, 2)
