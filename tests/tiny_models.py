@@ -248,14 +248,15 @@ def tiny_qwen_config_for(processor, **overrides) -> GroundVTSQwen2_5_VLConfig:
     return tiny_qwen_config(**settings)
 
 
-def tiny_internvl_config_for(processor, **overrides) -> GroundVTSInternVLConfig:
-    """A tiny GroundVTS-I config whose token ids and tile size match a tiny processor (56 px, patch 14)."""
+def tiny_internvl_config_for(processor, num_hidden_layers: int = 2, **overrides) -> GroundVTSInternVLConfig:
+    """A tiny GroundVTS-I config whose token ids and tile size match a tiny processor (56 px, patch 14);
+    `num_hidden_layers` is the language model's depth."""
     from groundvts.processing.tiny import special_token_ids
 
     ids = special_token_ids(processor)
     settings = dict(
         text_config=dict(model_type="qwen3", vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                         num_hidden_layers=num_hidden_layers, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
                          pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"]),
         vision_config=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
                            image_size=56, patch_size=14),

@@ -4,22 +4,13 @@ import torch
 
 from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from groundvts.processing.prompts import build_inference_prompt, prepare_inference_inputs
-from groundvts.processing.tiny import build_tiny_internvl_processor, special_token_ids, write_test_video
-from tiny_models import spread_vts_scores, tiny_internvl_config
+from groundvts.processing.tiny import build_tiny_internvl_processor, write_test_video
+from tiny_models import spread_vts_scores, tiny_internvl_config_for
 
 
 def test_processor_inputs_prune_generate_and_use_the_question(tmp_path):
     processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)  # 4 tokens per frame
-    ids = special_token_ids(processor)
-    config = tiny_internvl_config(
-        text_config=dict(model_type="qwen3", vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                         pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"]),
-        vision_config=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                           image_size=56, patch_size=14),
-        image_token_id=ids["image_token_id"],
-        image_seq_length=processor.image_seq_length,
-    )
+    config = tiny_internvl_config_for(processor)
     torch.manual_seed(0)
     model = GroundVTSInternVLForConditionalGeneration(config).eval()
     spread_vts_scores(model)

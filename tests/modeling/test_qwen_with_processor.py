@@ -5,23 +5,13 @@ import torch
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
 from groundvts.processing.prompts import prepare_inference_inputs
 from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, special_token_ids, write_test_video
-from tiny_models import spread_vts_scores, tiny_qwen_config
+from tiny_models import spread_vts_scores, tiny_qwen_config_for
 
 
 def test_processor_inputs_prune_generate_and_use_the_question(tmp_path):
     processor = build_tiny_qwen2_5_vl_processor()
     ids = special_token_ids(processor)
-    config = tiny_qwen_config(
-        text_config=dict(vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=ids["pad_token_id"],
-                         bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
-                         rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 1e4}),
-        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=56,
-                           fullatt_block_indexes=[0]),
-        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
-    )
+    config = tiny_qwen_config_for(processor)
     torch.manual_seed(0)
     model = GroundVTSQwen2_5_VLForConditionalGeneration(config).eval()
     spread_vts_scores(model)

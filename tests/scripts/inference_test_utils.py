@@ -16,10 +16,9 @@ from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VL
 from groundvts.processing.tiny import (
     build_tiny_internvl_processor,
     build_tiny_qwen2_5_vl_processor,
-    special_token_ids,
     write_test_video,
 )
-from tiny_models import spread_vts_scores, tiny_internvl_config, tiny_qwen_config
+from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen_config_for
 
 
 def _temporary_folder(prefix: str) -> Path:
@@ -28,33 +27,14 @@ def _temporary_folder(prefix: str) -> Path:
     return Path(folder)
 
 
-def tiny_qwen_with_processor_config(processor, **overrides):
-    """A tiny GroundVTS-Q config whose token ids and patch size match the tiny processor."""
-    ids = special_token_ids(processor)
-    text = dict(
-        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"],
-        eos_token_id=ids["eos_token_id"], rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 1e4},
-    )
-    vision = dict(
-        depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=14,
-        spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=56, fullatt_block_indexes=[0],
-    )
-    return tiny_qwen_config(
-        text_config=text, vision_config=vision, image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"], **overrides,
-    )
-
-
 @functools.lru_cache(maxsize=None)
 def tiny_model_folder(keep_ratio: float = 0.5) -> Path:
     """A saved tiny GroundVTS-Q (random weights, spread VTS scores) with its tiny processor."""
     folder = _temporary_folder("groundvts-tiny-") / "model"
     processor = build_tiny_qwen2_5_vl_processor()
     torch.manual_seed(0)
-    model = GroundVTSQwen2_5_VLForConditionalGeneration(
-        tiny_qwen_with_processor_config(processor, vts_keep_ratio=keep_ratio)
-    ).eval()
+    config = tiny_qwen_config_for(processor, vts_keep_ratio=keep_ratio)
+    model = GroundVTSQwen2_5_VLForConditionalGeneration(config).eval()
     spread_vts_scores(model)
     with torch.no_grad():  # larger LM weights: answers then differ between inputs (batching tests can fail)
         for parameter in [*model.model.language_model.parameters(), model.lm_head.weight]:
@@ -70,15 +50,7 @@ def tiny_internvl_folder() -> Path:
     """A saved tiny GroundVTS-I (4 frames of 4 tokens) with its tiny processor."""
     folder = _temporary_folder("groundvts-tiny-i-") / "model"
     processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
-    ids = special_token_ids(processor)
-    config = tiny_internvl_config(
-        text_config=dict(model_type="qwen3", vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                         pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"]),
-        vision_config=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                           image_size=56, patch_size=14),
-        image_token_id=ids["image_token_id"], image_seq_length=processor.image_seq_length,
-    )
+    config = tiny_internvl_config_for(processor)
     torch.manual_seed(0)
     model = GroundVTSInternVLForConditionalGeneration(config).eval()
     spread_vts_scores(model)

@@ -17,13 +17,12 @@ from groundvts.processing.prompts import prepare_inference_inputs
 from groundvts.processing.tiny import (
     build_tiny_internvl_processor,
     build_tiny_qwen2_5_vl_processor,
-    special_token_ids,
     write_test_video,
 )
 from groundvts.scripts import release
 from groundvts.scripts.release_card import eval_results_from_files
 from isolated import run_isolated
-from tiny_models import spread_vts_scores, tiny_internvl_config, tiny_qwen_config
+from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen_config_for
 
 REPO_ID = "test-org/groundvts-q-tiny"
 QUERY = "a person opens the door"  # the card snippet's query
@@ -43,18 +42,7 @@ RELEASE_VIDEO = {"fps": 1.0, "max_frames": 6, "max_pixels": 3136}
 
 
 def tiny_qwen_model(processor):
-    ids = special_token_ids(processor)
-    config = tiny_qwen_config(
-        text_config=dict(vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=ids["pad_token_id"],
-                         bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
-                         rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 1e4}),
-        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2,
-                           window_size=56, fullatt_block_indexes=[0]),
-        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
-    )
+    config = tiny_qwen_config_for(processor)
     torch.manual_seed(0)
     model = GroundVTSQwen2_5_VLForConditionalGeneration(config).eval()
     spread_vts_scores(model)
@@ -276,15 +264,7 @@ def test_other_bad_input_exits_2(workspace, tmp_path, capsys):
 
 def test_groundvts_i_release_takes_the_vision_tower_frame_size(tmp_path, capsys):
     processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
-    ids = special_token_ids(processor)
-    config = tiny_internvl_config(
-        text_config=dict(model_type="qwen3", vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                         pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"]),
-        vision_config=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                           image_size=56, patch_size=14),
-        image_token_id=ids["image_token_id"], image_seq_length=processor.image_seq_length,
-    )
+    config = tiny_internvl_config_for(processor, num_hidden_layers=1)
     GroundVTSInternVLForConditionalGeneration(config).save_pretrained(tmp_path / "checkpoint")
     processor.save_pretrained(tmp_path / "processor")
     args = [str(tmp_path / "checkpoint"), "--repo-id", "org/groundvts-i-tiny", "--processor", str(tmp_path / "processor"),
