@@ -94,6 +94,16 @@ class LoadedAnnotations:
     clamped: list[SkippedRow] = field(default_factory=list)
 
 
+_SPLIT_IN_NAME = re.compile(r"(?:^|[_.\-])(train|val_1|val_2|val|test)(?=[_.\-]|$)")
+
+
+def split_of(annotation_file: str | Path) -> str | None:
+    """The split an annotation file's name states (`highlight_val_release.jsonl` -> "val", `val_2.json` -> "val_2",
+    `charades_sta_test.txt` -> "test"), or None."""
+    match = _SPLIT_IN_NAME.search(Path(annotation_file).name)
+    return match.group(1) if match else None
+
+
 def reason_category(reason: str) -> str:
     """`"reversed window: 8.0 > 7.0"` -> `"reversed window"`."""
     return reason.split(":", 1)[0].strip()

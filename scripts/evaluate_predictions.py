@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from groundvts.processing.annotations import BENCHMARKS, load_annotations
+from groundvts.processing.annotations import BENCHMARKS, load_annotations, split_of
 from groundvts.processing.prompts import HD_CLIP_SECONDS
 
 from .ground import parse_args
@@ -136,8 +136,10 @@ def evaluate_predictions(
     *,
     duration_file: str | Path | None = None,
     grounding_file: str | Path | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
-    """The results dict written by `groundvts evaluate` (see the module docstring)."""
+    """The results dict written by `groundvts evaluate` (see the module docstring). `split` defaults to the one
+    the annotation file's name states (`split_of`)."""
     loaded = load_annotations(benchmark, annotations, duration_file=duration_file, grounding_file=grounding_file)
     if not loaded.records:
         raise ValueError(f"{annotations} holds no usable {benchmark} query.")
@@ -152,7 +154,7 @@ def evaluate_predictions(
     return {
         "benchmark": benchmark,
         "annotations": str(annotations),
-        "split": Path(annotations).stem,
+        "split": split or split_of(annotations),
         "metric": name,
         "num_queries": len(loaded.records),
         "num_predictions": sum(qid in preds for qid in qids),
@@ -175,7 +177,7 @@ def results_table(results: dict[str, Any]) -> str:
     """The headline metrics, then the counts, as aligned text."""
     metrics = results["metrics"]
     headline = [key for key in HEADLINE[results["metric"]] if key in metrics]
-    lines = [f"{results['benchmark']} ({results['split']}): {results['num_queries']} queries, "
+    lines = [f"{results['benchmark']} ({results['split'] or Path(results['annotations']).name}): {results['num_queries']} queries, "
              f"{results['num_predictions']} predicted, {results['num_missing']} missing"]
     width = max(len(key) for key in headline) if headline else 0
     for key in headline:
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--annotations", required=True, type=Path, help="the annotation file given to infer")
     parser.add_argument("--duration-file", type=Path, default=None, help="Charades-STA: Charades_v1_<split>.csv")
     parser.add_argument("--grounding-file", type=Path, default=None, help="NExT-GQA: gsub_<split>.json")
+    parser.add_argument("--split", default=None,
+                        help="split name recorded with the results (default: the one in the annotation file's name)")
     parser.add_argument("--predictions", required=True, type=Path, help="predictions .jsonl from groundvts infer")
     parser.add_argument("--output", type=Path, default=None, help="write the results JSON here")
     return parser
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = evaluate_predictions(
             args.benchmark, args.annotations, args.predictions,
-            duration_file=args.duration_file, grounding_file=args.grounding_file,
+            duration_file=args.duration_file, grounding_file=args.grounding_file, split=args.split,
         )
     except (FileNotFoundError, ValueError, CorruptPredictionsError) as error:
         print(f"error: {error}", file=sys.stderr)

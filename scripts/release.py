@@ -13,8 +13,8 @@ CHECKPOINT_DIR is a trained or converted GroundVTS checkpoint (config model_type
 (repeatable) is either the JSON `groundvts evaluate --output` writes for one benchmark, or a mapping from benchmarks
 (charades_sta, activitynet_captions, qvhighlights, nextgqa) to their metrics, e.g.
 `{"charades_sta": {"R1@0.3": 70.5, "R1@0.5": 58.2, "R1@0.7": 35.1, "mIoU": 50.1}}`. The card's model-index gets each
-benchmark's standard metrics (`--all-metrics`: all but counts) on its standard split (`--split` overrides; the
-annotation file name `groundvts evaluate` records is not a split name). Video settings default to the paper's: GroundVTS-Q samples 2 fps, at
+benchmark's standard metrics (`--all-metrics`: all but counts) on the split `groundvts evaluate` recorded, else
+the benchmark's standard split (`--split` overrides both). Video settings default to the paper's: GroundVTS-Q samples 2 fps, at
 most 128 frames, at most 16384 pixels per frame; GroundVTS-I takes 16 frames at the vision tower's input
 size (448 px for InternVL3.5).
 Without `--dry-run` the folder is uploaded with `HfApi().create_repo` + `upload_folder`.

@@ -52,6 +52,16 @@ class CardInputs:
     eval_results: list[EvalResult]
 
 
+def read_result_splits(paths: list[str | Path]) -> dict[str, str]:
+    """benchmark -> the split a `groundvts evaluate --output` file recorded (files that record one)."""
+    splits = {}
+    for path in map(Path, paths):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict) and data.get("split"):
+            splits[data["benchmark"]] = str(data["split"])
+    return splits
+
+
 def read_results(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
     """benchmark -> metrics from results files. A file is either a mapping benchmark -> {metric: value} or one
     `groundvts evaluate --output` file (`{"benchmark": ..., "metrics": {...}, ...}`)."""
@@ -92,6 +102,7 @@ def eval_results_from_files(
     `all_metrics`, then every other finite metric). Counts are never included. `dataset_ids` / `splits` override a
     benchmark's dataset id (a Hub id where one exists) and split."""
     results = read_results(paths)
+    splits = {**read_result_splits(paths), **splits}  # --split wins over what evaluate recorded
     for flag, given in (("--dataset", dataset_ids), ("--split", splits)):
         unused = sorted(set(given) - set(results))
         if unused:

@@ -293,3 +293,15 @@ def test_resolve_video_layouts(tmp_path):
     (tmp_path / "0102" / "2909445186.mp4").write_bytes(b"")
     with pytest.raises(ValueError, match="several subfolders"):
         resolve_video(tmp_path, "2909445186")
+
+
+@pytest.mark.parametrize(
+    "name, split",
+    [("highlight_val_release.jsonl", "val"), ("highlight_test_with_gt.jsonl", "test"), ("val_2.json", "val_2"),
+     ("val_1.json", "val_1"), ("charades_sta_test.txt", "test"), ("train.json", "train"), ("gsub_val.json", "val"),
+     ("my_annotations.jsonl", None), ("interval.txt", None)],
+)
+def test_split_of_reads_the_split_from_the_file_name(name, split):
+    from groundvts.processing.annotations import split_of
+
+    assert split_of(f"/data/{name}") == split

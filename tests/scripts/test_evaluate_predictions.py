@@ -38,7 +38,7 @@ def test_moment_metrics_count_missing_and_unparsed_as_failures(sta, tmp_path, ca
     assert "1 of 4 queries have no prediction" in captured.err
     assert "R1@0.5" in captured.out and "mIoU" in captured.out
     results = json.loads(out.read_text())
-    assert results["benchmark"] == "charades_sta" and results["split"] == "sta_test"
+    assert results["benchmark"] == "charades_sta" and results["split"] == "test"
     assert (results["num_queries"], results["num_predictions"], results["num_missing"]) == (4, 3, 1)
     assert results["num_unknown_predictions"] == 1
     metrics = results["metrics"]

@@ -30,9 +30,9 @@ RESULTS = {
     "charades_sta": {"R1@0.3": 70.51, "R1@0.5": 58.2, "R1@0.7": 35.07, "mIoU": 50.1, "num_queries": 3720},
     "qvhighlights": {"MR-full-R1@0.5": 61.3, "HL-min-VeryGood-Hit1": 62.9, "MR-full-mAP": 40.2},
 }
-# What `groundvts evaluate --output` writes for one benchmark (its "split" is the annotation file's name).
+# What `groundvts evaluate --output` writes for one benchmark; the card takes the split it recorded.
 NEXTGQA_EVALUATE_OUTPUT = {
-    "benchmark": "nextgqa", "annotations": "data/nextgqa/test.csv", "split": "test", "metric": "nextgqa",
+    "benchmark": "nextgqa", "annotations": "data/nextgqa/val.csv", "split": "val", "metric": "nextgqa",
     "num_queries": 5553, "num_predictions": 5553, "num_missing": 0,
     "metrics": {"mIoU": 28.31, "mIoP": 40.05, "IoU@0.3": 38.9, "IoU@0.5": 25.2, "IoP@0.3": 47.72, "IoP@0.5": 40.1,
                 "Acc@QA": 70.2, "Acc@GQA": 31.9, "IoU@0.1": 55.5, "num_unparsed": 12},
@@ -113,7 +113,7 @@ def test_card_metadata_parses_and_model_index_equals_the_results(released):
         ("test-org/charades-sta", "test"): {k: v for k, v in RESULTS["charades_sta"].items() if not k.startswith("num_")},
         ("qvhighlights", "test"): RESULTS["qvhighlights"],
         # Only the standard metrics of an evaluate file; neither counts nor IoU@0.1.
-        ("nextgqa", "test"): {k: v for k, v in NEXTGQA_EVALUATE_OUTPUT["metrics"].items() if k not in ("IoU@0.1", "num_unparsed")},
+        ("nextgqa", "val"): {k: v for k, v in NEXTGQA_EVALUATE_OUTPUT["metrics"].items() if k not in ("IoU@0.1", "num_unparsed")},
     }
     assert found == expected
     # Standard metrics in their usual order first.
