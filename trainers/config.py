@@ -22,6 +22,8 @@ class GroundVTSSFTConfig(SFTConfig):
     video_num_frames: int | None = field(default=None, metadata={"help": "Frames per video (GroundVTS-I: 16)."})
     video_max_frames: int | None = field(default=None, metadata={"help": "Upper bound on frames (GroundVTS-Q: 128)."})
     video_max_pixels: int | None = field(default=None, metadata={"help": "Pixels per frame (GroundVTS-Q: 16384)."})
+    video_cache: bool = field(default=False, metadata={"help": "Keep processed videos in memory across epochs (small"
+                              " datasets such as the synthetic benchmark; each DataLoader worker keeps its own)."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (stages 2-3)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (stages 2-3)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (stages 2-3)."})

@@ -51,7 +51,9 @@ class GroundVTSTrainer(SFTTrainer):
         if args.stage in (2, 3) and peft_config is None and not _is_peft_model(model) and not isinstance(model, str):
             peft_config = lora_config(model, args.lora_r, args.lora_alpha, args.lora_dropout)
         if data_collator is None:
-            data_collator = GroundVTSVideoCollator(processing_class, args.video_kwargs(), args.max_length)
+            data_collator = GroundVTSVideoCollator(
+                processing_class, args.video_kwargs(), args.max_length, cache=args.video_cache
+            )
         super().__init__(
             model=model,
             args=args,

@@ -91,3 +91,30 @@ def test_bad_records_are_named(tiny_processor, grounding_records):
         collator([no_answer])
     with pytest.raises(ValueError, match="max_length"):
         GroundVTSVideoCollator(tiny_processor, {"fps": 2.0}, max_length=8)(grounding_records[:1])
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_cache_gives_the_batch_of_one_processor_call_and_skips_decoding(tiny_processor, grounding_records, padding_side):
+    direct = GroundVTSVideoCollator(tiny_processor, {"fps": 2.0}, padding_side=padding_side)
+    cached = GroundVTSVideoCollator(tiny_processor, {"fps": 2.0}, padding_side=padding_side, cache=True)
+    records = grounding_records[:3]
+    expected, first = direct(records), cached(records)
+    assert first.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(first[key], expected[key]), key
+    calls = []
+    original = cached.encode
+    cached.encode = lambda batch: calls.append(len(batch)) or original(batch)
+    again = cached([records[2], records[0], grounding_records[3]])  # two cached records, one new
+    assert calls == [1]
+    reference = direct([records[2], records[0], grounding_records[3]])
+    for key in reference:
+        assert torch.equal(again[key], reference[key]), key
+
+
+def test_cache_works_for_internvl(grounding_records):
+    processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
+    direct = GroundVTSVideoCollator(processor, {"num_frames": 4})(grounding_records[:2])
+    cached = GroundVTSVideoCollator(processor, {"num_frames": 4}, cache=True)(grounding_records[:2])
+    for key in direct:
+        assert torch.equal(cached[key], direct[key]), key
