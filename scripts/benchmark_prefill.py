@@ -251,16 +251,17 @@ def run_variants_in_children(module: str, variants: dict, args: argparse.Namespa
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_benchmark_args(doc: str, variants: dict, argv: list[str] | None, repeats: int, out: str):
+    """Arguments shared by the benchmarks: (args, preset dict, torch dtype); bad values are usage errors."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl",
                         help="qwen2_5_vl (GroundVTS-Q) or internvl (GroundVTS-I)")
     parser.add_argument("--preset", choices=sorted(set(PRESETS) | set(INTERNVL_PRESETS)), default="mid")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--out", default="benchmark_prefill.json")
-    parser.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # child-process mode
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--only", choices=sorted(variants), help=argparse.SUPPRESS)  # child-process mode
     args = parser.parse_args(argv)
     presets = BACKBONE_PRESETS[args.backbone]
     if args.preset not in presets:
@@ -269,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a CUDA GPU, and torch sees none here; use --device cpu")
-    preset, dtype = presets[args.preset], getattr(torch, args.dtype)
+    return args, presets[args.preset], getattr(torch, args.dtype)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, preset, dtype = parse_benchmark_args(__doc__, VARIANTS, argv, repeats=5, out="benchmark_prefill.json")
 
     if args.only:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))

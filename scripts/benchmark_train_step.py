@@ -14,7 +14,6 @@ Each variant runs in its own process so that peak memory (CPU: max RSS growth; G
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
@@ -24,9 +23,9 @@ import time
 import torch
 
 from groundvts.scripts.benchmark_prefill import (
-    BACKBONE_PRESETS,
     build,
     build_internvl,
+    parse_benchmark_args,
     run_variants_in_children,
     token_counts,
 )
@@ -102,23 +101,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl")
-    parser.add_argument("--preset", default="mid", help="a benchmark_prefill preset of the backbone (mid, qwen7b, internvl8b, ...)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--out", default="benchmark_train_step.json")
-    parser.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # child-process mode
-    args = parser.parse_args(argv)
-    presets = BACKBONE_PRESETS[args.backbone]
-    if args.preset not in presets:
-        parser.error(f"--preset {args.preset} is not among the {args.backbone} presets {sorted(presets)}")
-    if args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda needs a CUDA GPU, and torch sees none here; use --device cpu")
-    preset, dtype = presets[args.preset], getattr(torch, args.dtype)
+    args, preset, dtype = parse_benchmark_args(__doc__, VARIANTS, argv, repeats=3, out="benchmark_train_step.json")
     if args.only:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
