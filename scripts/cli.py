@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("groundvts.scripts.evaluate_predictions", "score saved predictions and print a results table"),
     "build-data": ("groundvts.scripts.build_grounding_ft", "build the Grounding-FT training set from annotation files"),
     "make-synthetic": ("groundvts.scripts.make_synthetic", "generate synthetic grounding videos with annotations"),
+    "synthetic-benchmark": ("groundvts.scripts.synthetic_benchmark", "train and compare token-selection variants on synthetic data"),
     "train": ("groundvts.scripts.train", "run one training stage from a recipe YAML (stage 1, 2 or 3)"),
     "merge": ("groundvts.scripts.merge_lora", "merge a trained LoRA adapter into its base GroundVTS model"),
     "convert": ("groundvts.scripts.convert_official_checkpoint", "convert an official GroundVTS checkpoint"),

@@ -1,0 +1,282 @@
+"""The paper's token-selection comparison (Table 5) at small scale, on the synthetic benchmark, end to end on CPU.
+
+    groundvts synthetic-benchmark --out runs/synthetic                      # full run (see the defaults)
+    groundvts synthetic-benchmark --out runs/tiny --num-train 8 --num-test 4 --base-steps 2 --finetune-steps 1
+
+Every step uses the same code paths as the real benchmarks:
+1. `make-synthetic` writes videos and Charades-STA-format annotations (train / val / test);
+2. the Grounding-FT builder turns the train split into conversations (paper templates), plus the same samples
+   with the evaluation prompt, so that `groundvts infer` asks what the model was trained on;
+3. a tiny Qwen2.5-VL-architecture model is trained from scratch, dense at 2 fps (stage 0, every weight: the "base");
+4. each variant starts from the base, trains its selection (stage 1, VTS only, learned variants) and then the
+   LLM LoRA + VTS + projector (stage 3), is merged, and is evaluated with `groundvts infer` + `groundvts evaluate`
+   on the test split.
+
+Variants, all at the same language-model token budget (1 fps dense = 2 fps at ρ = 0.5):
+
+| variant | fps | selection |
+|---|---|---|
+| `uniform_1fps` | 1 | dense (the base fine-tuned at half the frame rate) |
+| `random` | 2 | a random half of the tokens |
+| `frame` | 2 | VTS, whole frames (frame-level selection) |
+| `token` | 2 | VTS, tokens (GroundVTS) |
+| `token_no_pe` | 2 | VTS, tokens, kept tokens renumbered 0, 1, 2, ... (the "w/o PE" ablation) |
+
+A `mean_window` row predicts the mean training window (as fractions of the duration) for every test video: the
+trivial baseline. Results go to OUT/results.json and a markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, concatenate_datasets
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
+    "random": {"fps": 2.0, "vts_strategy": "random", "learned": False},
+    "frame": {"fps": 2.0, "vts_strategy": "frame", "learned": True},
+    "token": {"fps": 2.0, "vts_strategy": "token", "learned": True},
+    "token_no_pe": {"fps": 2.0, "vts_strategy": "token", "learned": True, "vts_keep_positions": False},
+}
+BASE_FPS = 2.0
+KEEP_RATIO = 0.5
+
+
+@dataclass
+class SyntheticSettings:
+    """Sizes and budgets of one run (defaults: the documented CPU run)."""
+
+    seed: int = 0
+    num_train: int = 1000
+    num_test: int = 200
+    frame_side: int = 112  # 8 x 8 patches of 14 px -> 16 LLM tokens per 2 frames
+    hidden: int = 128
+    layers: int = 4
+    vision_depth: int = 2
+    vision_hidden: int = 64
+    batch_size: int = 16
+    base_steps: int = 1500
+    base_lr: float = 2e-3
+    selection_steps: int = 100
+    selection_lr: float = 1e-3
+    finetune_steps: int = 300
+    finetune_lr: float = 1e-3
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    generator: dict[str, Any] = field(default_factory=dict)  # extra make_synthetic_benchmark arguments
+
+
+def synthetic_processor(settings: SyntheticSettings, fps: float) -> Any:
+    from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor
+
+    pixels = settings.frame_side * settings.frame_side
+    return build_tiny_qwen2_5_vl_processor(max_pixels=pixels, min_pixels=pixels, fps=fps, max_frames=128)
+
+
+def synthetic_model_config(processor: Any, settings: SyntheticSettings) -> Any:
+    """A tiny GroundVTS-Q config (Qwen2.5-VL architecture) matching the tiny processor's tokens."""
+    from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+    from groundvts.processing.tiny import special_token_ids
+
+    ids = special_token_ids(processor)
+    heads = max(settings.hidden // 32, 2)
+    half = settings.hidden // heads // 2  # M-RoPE sections (t, h, w) split head_dim / 2
+    vision_heads = max(settings.vision_hidden // 32, 2)
+    return GroundVTSQwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=ids["vocab_size"], hidden_size=settings.hidden, intermediate_size=3 * settings.hidden,
+            num_hidden_layers=settings.layers, num_attention_heads=heads, num_key_value_heads=heads,
+            max_position_embeddings=4096, pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"],
+            eos_token_id=ids["eos_token_id"], tie_word_embeddings=True,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e4,
+                             "mrope_section": [half // 2, half // 4, half - half // 2 - half // 4]},
+        ),
+        vision_config=dict(
+            depth=settings.vision_depth, hidden_size=settings.vision_hidden, intermediate_size=2 * settings.vision_hidden,
+            num_heads=vision_heads, out_hidden_size=settings.hidden, patch_size=14, spatial_merge_size=2,
+            temporal_patch_size=2, tokens_per_second=2, window_size=settings.frame_side,
+            fullatt_block_indexes=list(range(settings.vision_depth)),
+        ),
+        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
+        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
+        vts_keep_ratio=KEEP_RATIO, vts_strategy="dense", vts_reduction_dim=32,
+        tie_word_embeddings=True,
+    )
+
+
+def training_dataset(data_dir: Path, seed: int) -> Dataset:
+    """Grounding-FT records of the train split (paper templates) plus the same samples with the evaluation
+    prompt (the one `groundvts infer` asks)."""
+    from groundvts.processing.prompts import build_inference_messages
+
+    from .build_grounding_ft import GroundingSource, build_grounding_ft
+
+    source = GroundingSource("charades_sta", data_dir / "charades_sta_train.txt", data_dir / "videos")
+    templated, skipped = build_grounding_ft([source], seed=seed, tasks=("mr",), check_videos=True)
+    if skipped:
+        raise ValueError(f"{len(skipped)} synthetic train rows were skipped, e.g. {skipped[0]}")
+    eval_prompted = templated.map(lambda row: {"messages": [
+        *build_inference_messages(row["query"], None, "mr"),
+        {"role": "assistant", "content": [{"type": "text", "text": row["messages"][1]["content"][0]["text"]}]},
+    ]}, features=templated.features)
+    return concatenate_datasets([templated, eval_prompted]).shuffle(seed=seed)
+
+
+def train_stage(model: Any, processor: Any, dataset: Dataset, out: Path, stage: int, steps: int, lr: float,
+                fps: float, settings: SyntheticSettings) -> Any:
+    """One GroundVTSTrainer run; returns the trained (possibly PEFT-wrapped) model."""
+    from groundvts.trainers import GroundVTSSFTConfig, GroundVTSTrainer
+
+    args = GroundVTSSFTConfig(
+        output_dir=str(out), stage=stage, max_steps=steps, learning_rate=lr, per_device_train_batch_size=settings.batch_size,
+        lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, max_grad_norm=1.0, bf16=False, use_cpu=True,
+        activation_checkpointing=False, report_to=[], logging_steps=max(steps // 10, 1), save_strategy="no",
+        video_fps=fps, video_max_frames=128, video_cache=True, seed=settings.seed, dataloader_num_workers=0,
+        lora_r=8, lora_alpha=16, lora_dropout=0.05,
+    )
+    trainer = GroundVTSTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    trainer.train()
+    return trainer.model
+
+
+def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: Dataset) -> Path:
+    """Stage 0 from scratch, dense at 2 fps; saved with its processor."""
+    import torch
+
+    from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+
+    processor = synthetic_processor(settings, BASE_FPS)
+    torch.manual_seed(settings.seed)
+    model = GroundVTSQwen2_5_VLForConditionalGeneration(synthetic_model_config(processor, settings))
+    model = train_stage(model, processor, dataset, out / "base_run", 0, settings.base_steps, settings.base_lr,
+                        BASE_FPS, settings)
+    model.save_pretrained(out / "base")
+    processor.save_pretrained(out / "base")
+    return out / "base"
+
+
+def finetune_variant(name: str, base: Path, out: Path, settings: SyntheticSettings, dataset: Dataset) -> Path:
+    """Selection warm-up (learned variants) then LoRA fine-tuning, merged and saved with its processor."""
+    from groundvts.trainers.loading import load_model_and_processor
+
+    spec = VARIANTS[name]
+    vts = {"vts_strategy": spec["vts_strategy"], "vts_keep_ratio": KEEP_RATIO,
+           "vts_keep_positions": spec.get("vts_keep_positions", True)}
+    model, _ = load_model_and_processor(base, vts)
+    processor = synthetic_processor(settings, spec["fps"])
+    if spec["learned"]:
+        model = train_stage(model, processor, dataset, out / f"{name}_stage1", 1, settings.selection_steps,
+                            settings.selection_lr, spec["fps"], settings)
+    model = train_stage(model, processor, dataset, out / f"{name}_stage3", 3, settings.finetune_steps,
+                        settings.finetune_lr, spec["fps"], settings)
+    final = out / name
+    model.merge_and_unload().save_pretrained(final)
+    processor.save_pretrained(final)
+    return final
+
+
+def evaluate_model(model_dir: Path, data_dir: Path, out: Path) -> dict[str, Any]:
+    """`groundvts infer` then `groundvts evaluate` on the test split."""
+    from . import evaluate_predictions, infer
+
+    annotations = data_dir / "charades_sta_test.txt"
+    predictions = out / f"{model_dir.name}.test.jsonl"
+    code = infer.main(["--benchmark", "charades_sta", "--annotations", str(annotations), "--video-root",
+                       str(data_dir / "videos"), "--model", str(model_dir), "--output", str(predictions),
+                       "--batch-size", "16", "--max-new-tokens", "16", "--no-progress"])
+    if code != 0:
+        raise RuntimeError(f"groundvts infer failed for {model_dir} (exit {code})")
+    return evaluate_predictions.evaluate_predictions("charades_sta", annotations, predictions)["metrics"]
+
+
+def mean_window_metrics(data_dir: Path, out: Path) -> dict[str, Any]:
+    """The trivial baseline: the mean training window, as fractions of the duration, for every test video."""
+    from groundvts.processing.annotations import load_annotations
+
+    from . import evaluate_predictions
+
+    train = load_annotations("charades_sta", data_dir / "charades_sta_train.txt").records
+    start = sum(r.windows[0][0] / r.duration for r in train) / len(train)
+    end = sum(r.windows[0][1] / r.duration for r in train) / len(train)
+    test_file = data_dir / "charades_sta_test.txt"
+    predictions = out / "mean_window.test.jsonl"
+    with predictions.open("w") as f:
+        for record in load_annotations("charades_sta", test_file).records:
+            window = [round(start * record.duration, 1), round(end * record.duration, 1)]
+            f.write(json.dumps({"qid": record.qid, "benchmark": "charades_sta", "window": window}) + "\n")
+    return evaluate_predictions.evaluate_predictions("charades_sta", test_file, predictions)["metrics"]
+
+
+def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
+    from .make_synthetic import make_synthetic_benchmark
+
+    unknown = sorted(set(settings.variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}.")
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir, timings = out / "data", {}
+    started = time.perf_counter()
+    make_synthetic_benchmark(data_dir, seed=settings.seed, num_train=settings.num_train, num_val=0,
+                             num_test=settings.num_test, overwrite=True, **settings.generator)
+    dataset = training_dataset(data_dir, settings.seed)
+    timings["data_s"] = time.perf_counter() - started
+    results: dict[str, Any] = {"mean_window": mean_window_metrics(data_dir, out)}
+
+    started = time.perf_counter()
+    base = train_base(data_dir, out, settings, dataset)
+    timings["base_s"] = time.perf_counter() - started
+    results["base_2fps_dense"] = evaluate_model(base, data_dir, out)
+    for name in settings.variants:
+        started = time.perf_counter()
+        final = finetune_variant(name, base, out, settings, dataset)
+        timings[f"{name}_s"] = time.perf_counter() - started
+        results[name] = evaluate_model(final, data_dir, out)
+    report = {"settings": asdict(settings), "timings_s": timings, "results": results}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def results_table(report: dict[str, Any]) -> str:
+    keys = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
+    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, metrics in report["results"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{metrics.get(k, float('nan')):.1f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = SyntheticSettings()
+    parser = argparse.ArgumentParser(
+        prog="groundvts synthetic-benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run folder (data, models, predictions, results.json)")
+    for name in ("seed", "num_train", "num_test", "base_steps", "selection_steps", "finetune_steps", "batch_size"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("base_lr", "selection_lr", "finetune_lr"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--variants", nargs="+", default=list(defaults.variants), choices=sorted(VARIANTS))
+    args = parser.parse_args(argv)
+    values = {k: v for k, v in vars(args).items() if k != "out"}
+    values["variants"] = tuple(values["variants"])
+    try:
+        settings = SyntheticSettings(**values)
+        if min(settings.num_train, settings.num_test, settings.base_steps, settings.finetune_steps) < 1:
+            raise ValueError("--num-train, --num-test, --base-steps and --finetune-steps must be >= 1.")
+        report = run(args.out, settings)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"groundvts synthetic-benchmark: {error}", file=sys.stderr)
+        return 2
+    print(results_table(report))
+    print(f"timings (s): {json.dumps({k: round(v, 1) for k, v in report['timings_s'].items()})}")
+    print(f"wrote {args.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
