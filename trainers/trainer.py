@@ -16,16 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import logging
+from dataclasses import fields
 from pathlib import Path
 
 from peft import PeftConfig
-from transformers import Trainer
+from transformers import Trainer, TrainingArguments
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 from trl import SFTTrainer
 
 from .collator import GroundVTSVideoCollator
 from .config import GroundVTSSFTConfig
 from .stages import StageCallback, lora_config
+
+
+logger = logging.getLogger(__name__)
 
 
 def _is_peft_model(model: Any) -> bool:
@@ -45,7 +50,7 @@ class GroundVTSTrainer(SFTTrainer):
         **kwargs: Any,
     ) -> None:
         if not isinstance(args, GroundVTSSFTConfig):
-            raise TypeError(f"`args` must be a GroundVTSSFTConfig (it carries the stage), got {type(args).__name__}.")
+            args = as_groundvts_config(args)
         if args.stage in (0, 1) and (peft_config is not None or _is_peft_model(model)):
             raise ValueError(f"Stage {args.stage} trains full weights: pass the model without a LoRA adapter.")
         if args.stage in (2, 3) and peft_config is None and not _is_peft_model(model) and not isinstance(model, str):
@@ -82,6 +87,18 @@ class GroundVTSTrainer(SFTTrainer):
         if best is None or not _has_full_weights(best) or _is_peft_model(target) or self.is_deepspeed_enabled or self.is_fsdp_enabled:
             return super()._load_best_model()
         load_full_weights(target, best)
+
+
+def as_groundvts_config(args: Any) -> GroundVTSSFTConfig:
+    """A plain `SFTConfig` / `TrainingArguments` as GroundVTS stage 3 (fine-tuning on the user's own data: LoRA +
+    VTS + projector), with the GroundVTS defaults for video data; pass a `GroundVTSSFTConfig` to choose the stage."""
+    if not isinstance(args, TrainingArguments):
+        raise TypeError(f"`args` must be a GroundVTSSFTConfig (or SFTConfig / TrainingArguments), got {type(args).__name__}.")
+    ours = {f.name for f in fields(GroundVTSSFTConfig) if f.init}
+    values = {f.name: getattr(args, f.name) for f in fields(args) if f.init and f.name in ours}
+    values.update(stage=3, remove_unused_columns=False, max_length=None)
+    logger.warning("Training as GroundVTS stage 3 (LoRA + VTS + projector); pass a GroundVTSSFTConfig to pick a stage.")
+    return GroundVTSSFTConfig(**values)
 
 
 def _has_full_weights(folder: str) -> bool:

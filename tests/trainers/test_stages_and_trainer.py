@@ -162,3 +162,19 @@ def test_internvl_stage2_trains_lora_vts_and_projector(tmp_path, grounding_recor
     assert any(".self_attn." in k for k in moved)
     assert not any("vision_tower" in k for k in moved)
     assert all(k.startswith(("model.vts.", "model.multi_modal_projector.")) or ".self_attn." in k for k in moved)
+
+
+def test_plain_sft_config_trains_as_stage_3(tmp_path, tiny_processor, grounding_records):
+    from trl import SFTConfig
+
+    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, bf16=False, use_cpu=True,
+                     report_to=[], save_strategy="no", activation_checkpointing=False)
+    trainer = GroundVTSTrainer(model=new_qwen(tiny_processor), args=args, processing_class=tiny_processor,
+                               train_dataset=Dataset.from_list(grounding_records))
+    assert isinstance(trainer.args, GroundVTSSFTConfig) and trainer.args.stage == 3
+    assert trainer.args.dataset_kwargs["skip_prepare_dataset"] and not trainer.args.remove_unused_columns
+    assert trainable_counts(trainer.model)["lora"]["trainable"] > 0
+    trainer.train()
+    with pytest.raises(TypeError, match="GroundVTSSFTConfig"):
+        GroundVTSTrainer(model=new_qwen(tiny_processor), args={"lr": 1}, processing_class=tiny_processor,
+                         train_dataset=Dataset.from_list(grounding_records))
