@@ -4,11 +4,10 @@ from pathlib import Path
 
 import evaluate
 import pytest
+from shared_data import SHARED_DATA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 METRICS_DIR = REPO_ROOT / "evaluate_metrics"
-# shared/ sits beside the repository root (CI clones the repo with shared/ next to it).
-SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 
 
 @pytest.fixture

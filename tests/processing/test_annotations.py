@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from shared_data import SHARED_DATA
+
 from groundvts.processing.annotations import (
     BENCHMARKS,
     BOUNDARY_TOLERANCE_S,
@@ -16,7 +18,7 @@ from groundvts.processing.annotations import (
 )
 
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared annotation files")
 CHARADES, ANET = DATA / "charades_sta", DATA / "activitynet_captions"
 QVH, NEXTGQA = DATA / "qvhighlights", DATA / "nextgqa"

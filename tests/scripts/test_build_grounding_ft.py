@@ -6,6 +6,8 @@ import random
 from pathlib import Path
 
 import pytest
+
+from shared_data import SHARED_DATA
 from datasets import load_from_disk
 
 from groundvts.processing.prompts import HD_TEMPLATES, MR_TEMPLATES, training_prompt_and_videos
@@ -14,7 +16,7 @@ from groundvts.scripts import build_grounding_ft as build
 from groundvts.scripts.build_grounding_ft import GroundingSource, build_grounding_ft, build_grounding_records
 
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared annotation files")
 CHARADES_TRAIN = DATA / "charades_sta" / "charades_sta_train.txt"
 QVH_TRAIN = DATA / "qvhighlights" / "highlight_train_release.jsonl"
