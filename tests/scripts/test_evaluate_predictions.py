@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from groundvts.scripts import evaluate_predictions as ev
+from shared_data import SHARED_DATA as SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 STA = "a 1.0 3.0##a person opens a door.\nb 0 2##the man walks.\nc 2 6##a dog in the kitchen.\nd 0 4##sits.\n"
 
 
