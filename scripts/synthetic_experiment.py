@@ -6,6 +6,11 @@ per-record cache: every record goes through the stock `GroundVTSVideoCollator` o
 unpadded tensors are kept in memory, and each training step only pads and concatenates them.
 
     python scripts/synthetic_experiment.py --data /tmp/syn --out /tmp/synrun --steps 600 --batch 16 --lr 2e-3
+
+Diagnosis knobs (docs/synthetic_notes.md, "Diagnosis"): `--vts-strategy` (dense by default: a base model must not
+run the learned sampler), `--freeze-vision`, `--video-scale`, `--rope-theta`, `--mrope`, `--heads`, `--init`
+(curriculum), `--template mix` (adds the evaluation prompt), and `--trainer` (the same run through
+`GroundVTSTrainer`, stage 0, `video_cache=True`). Encoded records are memoised on disk under `--cache-dir`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch.nn.functional as F
 from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
 from groundvts.processing.parsing import parse_mr_answer
-from groundvts.processing.prompts import build_mr_conversation
+from groundvts.processing.prompts import MR_TEMPLATES, build_inference_messages, build_mr_conversation
 from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, special_token_ids
 from groundvts.trainers.collator import GroundVTSVideoCollator
 
@@ -43,7 +48,7 @@ def read_split(data: Path, split: str) -> list[dict[str, Any]]:
             continue
         rows.append({
             "video": str(data / "videos" / f"{sample['video_id']}.mp4"), "query": sample["query"],
-            "window": tuple(sample["window"]), "duration": sample["duration"],
+            "window": tuple(sample["window"]), "duration": sample["duration"], "event": sample.get("event"),
         })
     return rows
 
@@ -52,15 +57,19 @@ def build_processor(side: int, fps: float):
     return build_tiny_qwen2_5_vl_processor(max_pixels=side * side, min_pixels=side * side, fps=fps, max_frames=128)
 
 
-def model_config(processor, hidden: int, layers: int, vdepth: int, vhidden: int) -> GroundVTSQwen2_5_VLConfig:
+def model_config(processor, hidden: int, layers: int, vdepth: int, vhidden: int, rope_theta: float = 1e4,
+                 mrope: list[int] | None = None, heads: int | None = None,
+                 vts_strategy: str = "dense") -> GroundVTSQwen2_5_VLConfig:
     ids = special_token_ids(processor)
-    heads = max(hidden // 32, 2)
+    heads = heads or max(hidden // 32, 2)
     half = hidden // heads // 2  # mrope sections (t, h, w) sum to head_dim / 2
-    mrope = [half // 2, half // 4, half - half // 2 - half // 4]
+    mrope = list(mrope) if mrope else [half // 2, half // 4, half - half // 2 - half // 4]
+    if sum(mrope) != half:
+        raise ValueError(f"--mrope {mrope} must sum to head_dim / 2 = {half}.")
     text = dict(vocab_size=ids["vocab_size"], hidden_size=hidden, intermediate_size=hidden * 3, num_hidden_layers=layers,
                 num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096,
                 pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
-                rope_parameters={"rope_type": "default", "mrope_section": mrope, "rope_theta": 1e4},
+                rope_parameters={"rope_type": "default", "mrope_section": mrope, "rope_theta": rope_theta},
                 tie_word_embeddings=True)
     vision = dict(depth=vdepth, hidden_size=vhidden, intermediate_size=vhidden * 2, num_heads=max(vhidden // 32, 2),
                   out_hidden_size=hidden, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
@@ -68,23 +77,68 @@ def model_config(processor, hidden: int, layers: int, vdepth: int, vhidden: int)
     return GroundVTSQwen2_5_VLConfig(
         text_config=text, vision_config=vision, image_token_id=ids["image_token_id"],
         video_token_id=ids["video_token_id"], vision_start_token_id=ids["vision_start_token_id"],
-        vision_end_token_id=ids["vision_end_token_id"], vts_keep_ratio=1.0,
+        vision_end_token_id=ids["vision_end_token_id"], vts_keep_ratio=1.0, vts_strategy=vts_strategy,
     )
 
 
-def encode_records(collator: GroundVTSVideoCollator, rows, template: int, with_answer: bool) -> list[dict]:
-    """One unpadded tensor dict per row (the stock collator on a one-record batch)."""
+def eval_prompt_record(row: dict) -> dict:
+    """A training record on the evaluation prompt (`GROUNDING_EVAL_PROMPT`), answered 'X to Y seconds'."""
+    start, end = row["window"]
+    answer = f"{start:.1f} to {end:.1f} seconds"
+    return {"messages": [*build_inference_messages(row["query"]),
+                         {"role": "assistant", "content": [{"type": "text", "text": answer}]}], "videos": [row["video"]]}
+
+
+def make_record(row: dict, template: int | str, rng: random.Random) -> dict:
+    """template: an MR_TEMPLATES index, "eval" (the evaluation prompt) or "mix" (a random MR template, or the
+    evaluation prompt for a third of the records)."""
+    if template == "mix":
+        template = "eval" if rng.random() < 1 / 3 else rng.randrange(len(MR_TEMPLATES))
+    if template == "eval":
+        return eval_prompt_record(row)
+    return build_mr_conversation(row["query"], *row["window"], row["video"], template_index=int(template))
+
+
+def freeze_vision(model, part: str) -> None:
+    """Keep the vision tower at its random init: "encoder" (patch embedding + blocks; the merger/projector still
+    trains) or "all" (the merger too). Trained from scratch together with the LLM, the tower collapses to an
+    almost constant output (see docs/synthetic_notes.md, Diagnosis)."""
+    if part == "none":
+        return
+    visual = model.model.visual
+    for name, param in visual.named_parameters():
+        if part == "all" or not name.startswith("merger."):
+            param.requires_grad_(False)
+
+
+def encode_records(collator: GroundVTSVideoCollator, rows, template: int | str, with_answer: bool,
+                   seed: int = 0) -> list[dict]:
+    """One unpadded tensor dict per row (the stock collator on a one-record batch); pixels kept in fp16."""
     cached = []
+    rng = random.Random(seed)
     for row in rows:
-        record = build_mr_conversation(row["query"], *row["window"], row["video"], template_index=template)
+        record = make_record(row, template, rng)
         if with_answer:
             batch = collator([record])
         else:
             processor = collator.processor
             text = processor.apply_chat_template(record["messages"][:1], tokenize=False, add_generation_prompt=True)
             batch = dict(processor(text=[text], videos=record["videos"], return_tensors="pt", **collator.video_kwargs))
-        cached.append({k: (v[0] if k in PAD_VALUES else v) for k, v in batch.items() if torch.is_tensor(v)})
+        item = {k: (v[0] if k in PAD_VALUES else v) for k, v in batch.items() if torch.is_tensor(v)}
+        item["pixel_values_videos"] = item["pixel_values_videos"].half()  # halves memory; cast back per batch
+        cached.append(item)
     return cached
+
+
+def cached_encode(path: Path | None, build):
+    """`build()` once, memoised on disk at `path` (torch.save) so later runs on the same data skip decoding."""
+    if path is not None and path.exists():
+        return torch.load(path)
+    value = build()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(value, path)
+    return value
 
 
 def pad_collate(items: list[dict], pad_id: int, side: str = "right") -> dict[str, torch.Tensor]:
@@ -115,6 +169,13 @@ def metrics(preds: list[tuple[float, float] | None], rows) -> dict[str, float]:
     out = {f"R1@{t}": 100 * float(np.mean([x >= t for x in ious])) for t in (0.3, 0.5, 0.7)}
     out["mIoU"] = 100 * float(np.mean(ious))
     out["parsed"] = 100 * float(np.mean([p is not None for p in preds]))
+    # Does the answer follow the video? Correlation of predicted and true start times (0 for a constant answer).
+    pairs = np.array([(p[0], r["window"][0]) for p, r in zip(preds, rows) if p is not None])
+    out["corr_start"] = float(np.corrcoef(pairs.T)[0, 1]) if len(pairs) > 2 and pairs[:, 0].std() > 0 else 0.0
+    events = sorted({r.get("event") for r in rows if r.get("event")})
+    if len(events) > 1:
+        out["mIoU_by_event"] = {e: round(100 * float(np.mean([x for x, r in zip(ious, rows) if r["event"] == e])), 1)
+                                for e in events}
     return out
 
 
@@ -163,6 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vts-strategy", default="dense",
+                        help="dense = raw video tokens (a base model); token = learned VTS, which at keep 1.0 still"
+                        " scales every token by ~1/N and passes it through the VTS MLP (the old default)")
+    parser.add_argument("--rope-theta", type=float, default=1e4)
+    parser.add_argument("--mrope", type=int, nargs=3, default=None, metavar=("T", "H", "W"))
+    parser.add_argument("--heads", type=int, default=None)
+    parser.add_argument("--template", default="0", help="MR_TEMPLATES index, 'eval' or 'mix' (training prompts)")
+    parser.add_argument("--eval-template", default="0", help="MR_TEMPLATES index or 'eval' (test prompts)")
+    parser.add_argument("--init", type=Path, default=None, help="start from a saved model folder (curriculum)")
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/synexp_cache"),
+                        help="encoded records are memoised here per (data, split, side, fps, count, template)")
+    parser.add_argument("--video-scale", type=float, default=1.0, help="multiply the merger output at init")
+    parser.add_argument("--freeze-vision", choices=("none", "encoder", "all"), default="none")
+    parser.add_argument("--trainer", action="store_true", help="train with GroundVTSTrainer (library route)")
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -191,19 +266,38 @@ def main(argv: list[str] | None = None) -> int:
            seq_len=int(probe["input_ids"].shape[1]), grid=probe["video_grid_thw"].tolist()[:2])
 
     t = time.time()
-    train = encode_records(collator, train_rows, template=0, with_answer=True)
-    test = encode_records(collator, test_rows, template=0, with_answer=False)
+    def key(split, n, template):
+        return args.cache_dir / f"{args.data.resolve().as_posix().strip('/').replace('/', '_')}_{split}_{args.side}px" \
+            f"_{args.fps}fps_{n}_{template}{'_s' + str(args.seed) if template == 'mix' else ''}.pt"
+    train = cached_encode(key("train", len(train_rows), args.template),
+                          lambda: encode_records(collator, train_rows, args.template, True, args.seed))
+    test = cached_encode(key("test", len(test_rows), "p" + args.eval_template),
+                         lambda: encode_records(collator, test_rows, args.eval_template, False))
     report(event="cache_built", seconds=round(time.time() - t, 1), train=len(train), test=len(test),
            mean_len=float(np.mean([x["input_ids"].shape[0] for x in train])),
            mean_video_tokens=float(np.mean([int(x["video_grid_thw"].prod()) // 4 for x in train])))
 
-    config = model_config(processor, args.hidden, args.layers, args.vdepth, args.vhidden)
-    model = GroundVTSQwen2_5_VLForConditionalGeneration(config)
+    if args.init is not None:
+        model = GroundVTSQwen2_5_VLForConditionalGeneration.from_pretrained(args.init)
+    else:
+        config = model_config(processor, args.hidden, args.layers, args.vdepth, args.vhidden, args.rope_theta,
+                              args.mrope, args.heads, args.vts_strategy)
+        model = GroundVTSQwen2_5_VLForConditionalGeneration(config)
+    if args.video_scale != 1.0 and args.init is None:
+        # The merger's output is the video token embedding; at the default init (std 0.02) its RMS is ~0.06, and
+        # the first LLM layer's attention output (a position/"clock" signal) drowns it. Scale it up at init.
+        last = model.model.visual.merger.mlp[-1]
+        with torch.no_grad():
+            last.weight.mul_(args.video_scale)
+            last.bias.mul_(args.video_scale)
+    freeze_vision(model, args.freeze_vision)
     n_params = sum(p.numel() for p in model.parameters())
     report(event="model", params=n_params, vision=sum(p.numel() for p in model.model.visual.parameters()))
     report(event="baseline", **baseline(train_rows, test_rows))
+    if args.trainer:
+        return train_with_trainer(args, model, processor, train_rows, test, test_rows, report)
 
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
@@ -237,6 +331,51 @@ def main(argv: list[str] | None = None) -> int:
             report(event="eval", step=step, eval_s=round(time.time() - t, 1), train_s=round(time.time() - t_train, 1),
                    examples=texts[:4], **scores)
     model.save_pretrained(args.out / "model")
+    processor.save_pretrained(args.out / "model")
+    return 0
+
+
+def train_with_trainer(args, model, processor, train_rows, test, test_rows, report) -> int:
+    """The library route: `GroundVTSTrainer` + `GroundVTSSFTConfig(stage=0, video_cache=True)` on a
+    `datasets.Dataset` of conversation records (the collator decodes each video on its first visit)."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+
+    from groundvts.trainers import GroundVTSSFTConfig, GroundVTSTrainer
+
+    rng = random.Random(args.seed)
+    dataset = Dataset.from_list([make_record(row, args.template, rng) for row in train_rows])
+    config = GroundVTSSFTConfig(
+        output_dir=str(args.out / "trainer"), stage=0, video_fps=args.fps, video_max_frames=128,
+        video_max_pixels=args.side * args.side, video_cache=True, max_steps=args.steps,
+        per_device_train_batch_size=args.batch, learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=max(1, args.steps // 20),
+        weight_decay=0.01, adam_beta2=0.98, max_grad_norm=1.0, logging_steps=25, save_strategy="no",
+        report_to="none", use_cpu=True, dataloader_num_workers=0, seed=args.seed, bf16=False, fp16=False,
+        gradient_checkpointing=False,
+    )
+    t_train = time.time()
+
+    class Log(TrainerCallback):
+        def on_log(self, _args, state, control, logs=None, **kwargs):
+            report(event="trainer_log", step=state.global_step, **(logs or {}))
+
+        def on_step_end(self, _args, state, control, **kwargs):
+            step = state.global_step
+            if step % args.eval_every == 0 or step == args.steps:
+                t = time.time()
+                scores, texts = evaluate(kwargs["model"], processor, test, test_rows)
+                report(event="eval", step=step, eval_s=round(time.time() - t, 1),
+                       train_s=round(time.time() - t_train, 1), examples=texts[:4], **scores)
+
+    # Stage 0 marks every weight trainable (and asserts it), so a frozen vision tower is kept out of the optimizer
+    # instead: its gradients are still computed but never applied.
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    trainer = GroundVTSTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor,
+                               callbacks=[Log()], optimizers=(optim, None))
+    trainer.train()
+    trainer.save_model(str(args.out / "model"))
+    processor.save_pretrained(args.out / "model")
     return 0
 
 
