@@ -22,6 +22,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VL
 from groundvts.processing.parsing import parse_mr_answer
 from groundvts.processing.prompts import MR_TEMPLATES, build_inference_messages, build_mr_conversation
 from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, special_token_ids
+from groundvts.scripts.synthetic_scenes import query_for
 from groundvts.trainers.collator import GroundVTSVideoCollator
 
 
@@ -49,8 +51,45 @@ def read_split(data: Path, split: str) -> list[dict[str, Any]]:
         rows.append({
             "video": str(data / "videos" / f"{sample['video_id']}.mp4"), "query": sample["query"],
             "window": tuple(sample["window"]), "duration": sample["duration"], "event": sample.get("event"),
+            "sample": sample,
         })
     return rows
+
+
+def distractor_rows(row: dict, rng: random.Random) -> list[dict]:
+    """Extra grounding rows for the same video: one per distractor with an event of its own, phrased with the
+    generator's query templates (`query_for`), so one video needs different answers for different queries."""
+    out = []
+    for obj in row["sample"]["distractors"]:
+        if not obj.get("event") or not obj.get("window"):
+            continue
+        spec = SimpleNamespace(event=obj["event"], direction=obj.get("direction"), color=obj["color"],
+                               shape=obj["shape"], new_color=obj.get("new_color"))
+        out.append({**row, "query": query_for(rng, spec), "window": tuple(obj["window"]), "event": obj["event"],
+                    "distractor": True})
+    return out
+
+
+def content_row(row: dict, rng: random.Random) -> dict:
+    """A content question on the same video, answered from the manifest (no timing): which objects are in it, or
+    the colour of a shape that occurs once. The answer needs the frames, not the token count."""
+    objects = [row["sample"]["target"], *row["sample"]["distractors"]]
+    shapes = [o["shape"] for o in objects]
+    unique = [o for o in objects if shapes.count(o["shape"]) == 1]
+    if unique and rng.random() < 0.5:
+        obj = rng.choice(unique)
+        question, answer = f"What color is the {obj['shape']}?", f"The {obj['shape']} is {obj['color']}."
+    else:
+        names = sorted(f"{o['color']} {o['shape']}" for o in objects)
+        question, answer = "Which shapes are in the video?", ", ".join(names) + "."
+    return {**row, "qa": (question, answer)}
+
+
+def qa_record(row: dict) -> dict:
+    question, answer = row["qa"]
+    return {"messages": [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]},
+        {"role": "assistant", "content": [{"type": "text", "text": answer}]}], "videos": [row["video"]]}
 
 
 def build_processor(side: int, fps: float):
@@ -92,6 +131,8 @@ def eval_prompt_record(row: dict) -> dict:
 def make_record(row: dict, template: int | str, rng: random.Random) -> dict:
     """template: an MR_TEMPLATES index, "eval" (the evaluation prompt) or "mix" (a random MR template, or the
     evaluation prompt for a third of the records)."""
+    if "qa" in row:
+        return qa_record(row)
     if template == "mix":
         template = "eval" if rng.random() < 1 / 3 else rng.randrange(len(MR_TEMPLATES))
     if template == "eval":
@@ -237,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoded records are memoised here per (data, split, side, fps, count, template)")
     parser.add_argument("--video-scale", type=float, default=1.0, help="multiply the merger output at init")
     parser.add_argument("--freeze-vision", choices=("none", "encoder", "all"), default="none")
+    parser.add_argument("--multi-query", action="store_true",
+                        help="add a grounding record per distractor event (same video, its own query and window)")
+    parser.add_argument("--content-task", type=float, default=0.0,
+                        help="content questions (objects / colour) per train video, mixed into training")
+    parser.add_argument("--content-only", action="store_true",
+                        help="train on the extra records only (diagnostic: can content pass the vision path at all?)")
     parser.add_argument("--trainer", action="store_true", help="train with GroundVTSTrainer (library route)")
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
     args = parser.parse_args(argv)
@@ -254,6 +301,15 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     train_rows = read_split(args.data, "train")[: args.num_train]
+    extra_rng = random.Random(args.seed + 1)
+    extra = []
+    if args.multi_query:
+        extra += [x for row in train_rows for x in distractor_rows(row, extra_rng)]
+    if args.content_task > 0:
+        whole, frac = int(args.content_task), args.content_task % 1
+        extra += [content_row(row, extra_rng) for row in train_rows
+                  for _ in range(whole + (extra_rng.random() < frac))]
+    variant = ("_mq" if args.multi_query else "") + (f"_qa{args.content_task}" if args.content_task else "")
     test_rows = read_split(args.data, "test")[: args.num_test]
     processor = build_processor(args.side, args.fps)
     collator = GroundVTSVideoCollator(processor, {"fps": args.fps})
@@ -271,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
             f"_{args.fps}fps_{n}_{template}{'_s' + str(args.seed) if template == 'mix' else ''}.pt"
     train = cached_encode(key("train", len(train_rows), args.template),
                           lambda: encode_records(collator, train_rows, args.template, True, args.seed))
+    if extra:
+        train = (train if not args.content_only else []) + cached_encode(
+            key("train", len(train_rows), args.template + variant),
+            lambda: encode_records(collator, extra, args.template, True, args.seed))
     test = cached_encode(key("test", len(test_rows), "p" + args.eval_template),
                          lambda: encode_records(collator, test_rows, args.eval_template, False))
-    report(event="cache_built", seconds=round(time.time() - t, 1), train=len(train), test=len(test),
+    report(event="cache_built", seconds=round(time.time() - t, 1), train=len(train), test=len(test), extra=len(extra),
            mean_len=float(np.mean([x["input_ids"].shape[0] for x in train])),
            mean_video_tokens=float(np.mean([int(x["video_grid_thw"].prod()) // 4 for x in train])))
 
