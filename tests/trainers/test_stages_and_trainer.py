@@ -178,3 +178,26 @@ def test_plain_sft_config_trains_as_stage_3(tmp_path, tiny_processor, grounding_
     with pytest.raises(TypeError, match="GroundVTSSFTConfig"):
         GroundVTSTrainer(model=new_qwen(tiny_processor), args={"lr": 1}, processing_class=tiny_processor,
                          train_dataset=Dataset.from_list(grounding_records))
+
+
+def test_dense_groundvts_trains_exactly_like_stock_qwen(tiny_processor, grounding_records):
+    """With VTS off, a training step (loss and every gradient) is the stock Qwen2.5-VL one: the GroundVTS path
+    loses no video content."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from tiny_models import stock_qwen_config
+
+    batch = GroundVTSVideoCollator(tiny_processor, {"fps": 2.0})(grounding_records[:2])
+    torch.manual_seed(0)
+    ours = GroundVTSQwen2_5_VLForConditionalGeneration(tiny_qwen_config_for(tiny_processor, vts_strategy="dense")).train()
+    stock = Qwen2_5_VLForConditionalGeneration(stock_qwen_config(ours.config)).train()
+    stock.load_state_dict({k: v for k, v in ours.state_dict().items() if ".vts." not in k}, strict=True)
+    ours_loss = ours(**batch).loss
+    stock_loss = stock(**{k: v for k, v in batch.items() if k != "query_mask"}).loss
+    ours_loss.backward()
+    stock_loss.backward()
+    torch.testing.assert_close(ours_loss, stock_loss, rtol=0, atol=1e-6)
+    ours_params = dict(ours.named_parameters())
+    assert ours_params["model.visual.patch_embed.proj.weight"].grad.abs().sum() > 0  # the vision tower learns
+    for name, param in stock.named_parameters():
+        torch.testing.assert_close(ours_params[name].grad, param.grad, rtol=0, atol=1e-6, msg=name)
