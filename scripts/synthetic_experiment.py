@@ -70,13 +70,13 @@ def distractor_rows(row: dict, rng: random.Random) -> list[dict]:
     return out
 
 
-def content_row(row: dict, rng: random.Random) -> dict:
+def content_row(row: dict, rng: random.Random, kind: str = "mixed") -> dict:
     """A content question on the same video, answered from the manifest (no timing): which objects are in it, or
     the colour of a shape that occurs once. The answer needs the frames, not the token count."""
     objects = [row["sample"]["target"], *row["sample"]["distractors"]]
     shapes = [o["shape"] for o in objects]
     unique = [o for o in objects if shapes.count(o["shape"]) == 1]
-    if unique and rng.random() < 0.5:
+    if unique and (kind == "colour" or rng.random() < 0.5):
         obj = rng.choice(unique)
         question, answer = f"What color is the {obj['shape']}?", f"The {obj['shape']} is {obj['color']}."
     else:
@@ -247,6 +247,30 @@ def evaluate(model, processor, prompts: list[dict], rows, batch: int = 32, max_n
     return metrics(preds, rows), texts
 
 
+@torch.no_grad()
+def colour_eval(model, processor, prompts: list[dict], rows, batch: int = 32):
+    """Colour accuracy: the greedy answer names the asked shape's true colour (and no other colour)."""
+    from groundvts.scripts.synthetic_scenes import COLORS
+
+    model.eval()
+    tok = processor.tokenizer
+    texts = []
+    for start in range(0, len(prompts), batch):
+        inputs = pad_collate(prompts[start : start + batch], tok.pad_token_id, side="left")
+        out = model.generate(**inputs, max_new_tokens=40, do_sample=False,
+                             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        texts += [tok.decode(seq, skip_special_tokens=True) for seq in out[:, inputs["input_ids"].shape[1]:]]
+    hits = []
+    for text, row in zip(texts, rows):
+        gold = row["qa"][1].rstrip(".").split()[-1]
+        said = text.lower().rsplit(" is ", 1)[-1].strip(" .")  # the tokenizer is char-level: a word may be cut
+        named = {c for c in COLORS if said and c.startswith(said[: len(c)])}
+        hits.append(named == {gold})
+    predicted = [t.rstrip(".").split()[-1] if t.split() else "" for t in texts]
+    model.train()
+    return {"colour_acc": 100 * float(np.mean(hits)), "distinct_answers": len(set(predicted))}, texts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -284,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="content questions (objects / colour) per train video, mixed into training")
     parser.add_argument("--content-only", action="store_true",
                         help="train on the extra records only (diagnostic: can content pass the vision path at all?)")
+    parser.add_argument("--content-kind", choices=("mixed", "colour"), default="mixed",
+                        help="colour = only 'What color is the {shape}?' questions; with --content-only the test"
+                        " split is then scored by colour accuracy (the colour unit test of the vision path)")
+    parser.add_argument("--vision-lr-mult", type=float, default=1.0, help="lr multiplier for the vision tower")
+    parser.add_argument("--patch-scale", type=float, default=1.0, help="multiply the patch embedding at init")
     parser.add_argument("--trainer", action="store_true", help="train with GroundVTSTrainer (library route)")
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
     args = parser.parse_args(argv)
@@ -307,10 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         extra += [x for row in train_rows for x in distractor_rows(row, extra_rng)]
     if args.content_task > 0:
         whole, frac = int(args.content_task), args.content_task % 1
-        extra += [content_row(row, extra_rng) for row in train_rows
+        extra += [content_row(row, extra_rng, args.content_kind) for row in train_rows
                   for _ in range(whole + (extra_rng.random() < frac))]
     variant = ("_mq" if args.multi_query else "") + (f"_qa{args.content_task}" if args.content_task else "")
+    variant += "_colour" if args.content_kind == "colour" else ""
+    colour_test = args.content_only and args.content_kind == "colour"
     test_rows = read_split(args.data, "test")[: args.num_test]
+    if colour_test:  # score colour answers on held-out videos instead of grounding
+        test_rows = [content_row(row, random.Random(i), "colour") for i, row in enumerate(test_rows)]
     processor = build_processor(args.side, args.fps)
     collator = GroundVTSVideoCollator(processor, {"fps": args.fps})
 
@@ -331,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         train = (train if not args.content_only else []) + cached_encode(
             key("train", len(train_rows), args.template + variant),
             lambda: encode_records(collator, extra, args.template, True, args.seed))
-    test = cached_encode(key("test", len(test_rows), "p" + args.eval_template),
+    test = cached_encode(key("test", len(test_rows), "p" + args.eval_template + ("_colour" if colour_test else "")),
                          lambda: encode_records(collator, test_rows, args.eval_template, False))
     report(event="cache_built", seconds=round(time.time() - t, 1), train=len(train), test=len(test), extra=len(extra),
            mean_len=float(np.mean([x["input_ids"].shape[0] for x in train])),
@@ -350,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             last.weight.mul_(args.video_scale)
             last.bias.mul_(args.video_scale)
+    if args.patch_scale != 1.0 and args.init is None:
+        with torch.no_grad():
+            model.model.visual.patch_embed.proj.weight.mul_(args.patch_scale)
     freeze_vision(model, args.freeze_vision)
     n_params = sum(p.numel() for p in model.parameters())
     report(event="model", params=n_params, vision=sum(p.numel() for p in model.model.visual.parameters()))
@@ -357,15 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.trainer:
         return train_with_trainer(args, model, processor, train_rows, test, test_rows, report)
 
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    vision_ids = {id(p) for p in model.model.visual.parameters()}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in vision_ids]},
+              {"params": [p for p in model.model.visual.parameters() if p.requires_grad],
+               "lr": args.lr * args.vision_lr_mult}]
+    optim = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+        optim, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, args.steps)))))
     pad = processor.tokenizer.pad_token_id
     order: list[int] = []
     losses = []
     t_train = time.time()
     model.train()
+    if args.steps == 0:  # evaluate a saved model (--init) only
+        scores, texts = (colour_eval if colour_test else evaluate)(model, processor, test, test_rows)
+        report(event="eval", step=0, examples=texts[:4], **scores)
+        return 0
     for step in range(1, args.steps + 1):
         if len(order) < args.batch:
             order += random.sample(range(len(train)), len(train))
@@ -387,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if step % args.eval_every == 0 or step == args.steps:
             t = time.time()
-            scores, texts = evaluate(model, processor, test, test_rows)
+            scores, texts = (colour_eval if colour_test else evaluate)(model, processor, test, test_rows)
             report(event="eval", step=step, eval_s=round(time.time() - t, 1), train_s=round(time.time() - t_train, 1),
                    examples=texts[:4], **scores)
     model.save_pretrained(args.out / "model")
