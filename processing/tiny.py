@@ -12,6 +12,7 @@ import functools
 import json
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -137,8 +138,8 @@ INTERNVL_CHAT_TEMPLATE = (
 )
 
 
-def _bpe_corpus() -> list[str]:
-    """Text the tiny BPE learns its merges from: the prompts, answers and a few everyday words."""
+def _bpe_corpus(extra: tuple[str, ...] = ()) -> list[str]:
+    """Text the tiny BPE learns its merges from: the prompts, answers and a few everyday words (+ `extra`)."""
     words = "person opens a door the man woman is playing with dog in kitchen walks runs sits holds cup"
     answers = [
         "from 20.8s to 30.0s",
@@ -146,11 +147,13 @@ def _bpe_corpus() -> list[str]:
         "The highlights are: very important from 96.0s to 98.0s, 98.0s to 100.0s; important from 10.0s to 12.0s",
         "less important from 4.0s to 6.0s",
     ]
-    return [*MR_TEMPLATES, *HD_TEMPLATES, GROUNDING_EVAL_PROMPT, HIGHLIGHT_EVAL_PROMPT, words, *answers] * 4
+    return [*MR_TEMPLATES, *HD_TEMPLATES, GROUNDING_EVAL_PROMPT, HIGHLIGHT_EVAL_PROMPT, words, *answers, *extra] * 4
 
 
-@functools.lru_cache(maxsize=1)
-def _tiny_bpe() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
+@functools.lru_cache(maxsize=4)
+def _tiny_bpe(
+    vocab_size: int = TINY_BPE_VOCAB_SIZE, extra_corpus: tuple[str, ...] = ()
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
     """(vocab items, merges) of a byte-level BPE with the Qwen pre-tokenizer, trained offline."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.normalizer = normalizers.NFC()
@@ -161,23 +164,27 @@ def _tiny_bpe() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...
         ]
     )
     trainer = trainers.BpeTrainer(
-        vocab_size=TINY_BPE_VOCAB_SIZE, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    tokenizer.train_from_iterator(_bpe_corpus(), trainer)
+    tokenizer.train_from_iterator(_bpe_corpus(extra_corpus), trainer)
     model = json.loads(tokenizer.to_str())["model"]
     merges = tuple(tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"])
     vocab = tuple(sorted(model["vocab"].items(), key=lambda item: item[1]))
     return vocab, merges
 
 
-def build_tiny_tokenizer(backbone: str = "qwen2_5_vl") -> Qwen2Tokenizer:
+def build_tiny_tokenizer(
+    backbone: str = "qwen2_5_vl", *, bpe_vocab_size: int = TINY_BPE_VOCAB_SIZE, extra_corpus: Sequence[str] = ()
+) -> Qwen2Tokenizer:
     """Tiny byte-level tokenizer with the special tokens and chat template of `backbone`.
 
-    `backbone`: "qwen2_5_vl" (GroundVTS-Q) or "internvl" (GroundVTS-I).
+    `backbone`: "qwen2_5_vl" (GroundVTS-Q) or "internvl" (GroundVTS-I). `bpe_vocab_size` (bytes + merges) and
+    `extra_corpus` (more text to learn merges from) give shorter sequences for a model trained on a known
+    vocabulary, e.g. the synthetic benchmark's queries.
     """
     if backbone not in ("qwen2_5_vl", "internvl"):
         raise ValueError(f"`backbone` must be 'qwen2_5_vl' or 'internvl', got {backbone!r}.")
-    vocab_items, merges = _tiny_bpe()
+    vocab_items, merges = _tiny_bpe(bpe_vocab_size, tuple(extra_corpus))
     vocab = dict(vocab_items)
     specials = list(QWEN2_5_VL_SPECIAL_TOKENS)
     if backbone == "internvl":
@@ -208,8 +215,10 @@ def build_tiny_qwen2_5_vl_processor(
     fps: float = 2.0,
     min_frames: int = 4,
     max_frames: int = 32,
+    tokenizer: Qwen2Tokenizer | None = None,
 ) -> GroundVTSQwen2_5_VLProcessor:
-    """GroundVTS-Q processor with the tiny tokenizer and small frames (at most 56x56 px: 4 tokens per 2 frames)."""
+    """GroundVTS-Q processor with the tiny tokenizer (or `tokenizer`) and small frames (at most 56x56 px: 4 tokens
+    per 2 frames)."""
     size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
     image_processor = Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2)
     video_processor = Qwen2VLVideoProcessor(
@@ -224,7 +233,7 @@ def build_tiny_qwen2_5_vl_processor(
     )
     return GroundVTSQwen2_5_VLProcessor(
         image_processor=image_processor,
-        tokenizer=build_tiny_tokenizer("qwen2_5_vl"),
+        tokenizer=tokenizer or build_tiny_tokenizer("qwen2_5_vl"),
         video_processor=video_processor,
         chat_template=QWEN2_5_VL_CHAT_TEMPLATE,
     )

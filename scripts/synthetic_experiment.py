@@ -38,6 +38,7 @@ from groundvts.scripts.synthetic_scenes import query_for
 from groundvts.trainers.collator import GroundVTSVideoCollator
 
 
+QUERY_FIRST = False
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": -100, "query_mask": 0, "mm_token_type_ids": 0}
 
 
@@ -92,7 +93,14 @@ def qa_record(row: dict) -> dict:
         {"role": "assistant", "content": [{"type": "text", "text": answer}]}], "videos": [row["video"]]}
 
 
+SYNTHETIC_TOKENIZER = False
+
+
 def build_processor(side: int, fps: float):
+    if SYNTHETIC_TOKENIZER:  # the synthetic benchmark's tokenizer: its words are whole tokens (~2x shorter prompts)
+        from groundvts.scripts.synthetic_benchmark import SyntheticSettings, synthetic_processor
+
+        return synthetic_processor(SyntheticSettings(frame_side=side), fps)
     return build_tiny_qwen2_5_vl_processor(max_pixels=side * side, min_pixels=side * side, fps=fps, max_frames=128)
 
 
@@ -124,7 +132,10 @@ def eval_prompt_record(row: dict) -> dict:
     """A training record on the evaluation prompt (`GROUNDING_EVAL_PROMPT`), answered 'X to Y seconds'."""
     start, end = row["window"]
     answer = f"{start:.1f} to {end:.1f} seconds"
-    return {"messages": [*build_inference_messages(row["query"]),
+    messages = build_inference_messages(row["query"])
+    if QUERY_FIRST:  # the question before the video: video tokens can attend to it (causal attention)
+        messages[-1]["content"] = messages[-1]["content"][::-1]
+    return {"messages": [*messages,
                          {"role": "assistant", "content": [{"type": "text", "text": answer}]}], "videos": [row["video"]]}
 
 
@@ -315,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patch-scale", type=float, default=1.0, help="multiply the patch embedding at init")
     parser.add_argument("--trainer", action="store_true", help="train with GroundVTSTrainer (library route)")
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
+    parser.add_argument("--query-first", action="store_true", help="eval prompt with the text before the video")
+    parser.add_argument("--synthetic-tokenizer", action="store_true", help="the synthetic benchmark's tokenizer")
     args = parser.parse_args(argv)
+    global QUERY_FIRST, SYNTHETIC_TOKENIZER
+    QUERY_FIRST, SYNTHETIC_TOKENIZER = args.query_first, args.synthetic_tokenizer
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -357,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     t = time.time()
     def key(split, n, template):
         return args.cache_dir / f"{args.data.resolve().as_posix().strip('/').replace('/', '_')}_{split}_{args.side}px" \
-            f"_{args.fps}fps_{n}_{template}{'_s' + str(args.seed) if template == 'mix' else ''}.pt"
+            f"_{args.fps}fps_{n}_{template}{'_s' + str(args.seed) if template == 'mix' else ''}{'_qf' if QUERY_FIRST else ''}{'_stok' if SYNTHETIC_TOKENIZER else ''}.pt"
     train = cached_encode(key("train", len(train_rows), args.template),
                           lambda: encode_records(collator, train_rows, args.template, True, args.seed))
     if extra:

@@ -24,6 +24,7 @@ the 1-decimal annotation times are exact frame boundaries.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -349,6 +350,19 @@ def query_for(rng: random.Random, obj: SceneObject) -> str:
     template = rng.choice(QUERY_TEMPLATES[obj.event])
     direction = rng.choice(DIRECTION_PHRASES[obj.direction]) if obj.direction else ""
     return template.format(obj=f"{obj.color} {obj.shape}", direction=direction, new_color=obj.new_color or "")
+
+
+def query_vocabulary() -> list[str]:
+    """Every query phrasing with every colour, shape, direction and new colour: the text a tokenizer for this
+    benchmark needs to know."""
+    directions = [phrase for phrases in DIRECTION_PHRASES.values() for phrase in phrases]
+    texts = []
+    for event, templates in QUERY_TEMPLATES.items():
+        for template, color, shape in itertools.product(templates, COLORS, SHAPES):
+            for direction in directions if event == "move" else [""]:
+                for new_color in COLORS if event == "recolor" else [""]:
+                    texts.append(template.format(obj=f"{color} {shape}", direction=direction, new_color=new_color))
+    return texts
 
 
 def _distractors(

@@ -106,3 +106,27 @@ def test_write_test_video_encodes_frames_and_rate(tmp_path):
         assert abs(frame.mean() - frame_gray_value(index)) <= 3
     with pytest.raises(ValueError, match="even"):
         write_test_video(tmp_path / "odd.mp4", num_frames=2, fps=1.0, size=(33, 24))
+
+
+def test_a_larger_vocabulary_with_extra_corpus_shortens_prompts_and_keeps_specials():
+    from groundvts.processing.prompts import grounding_eval_prompt
+
+    corpus = ["the purple diamond changes color to cyan.", "the red circle disappears for a while."]
+    default, larger = build_tiny_tokenizer(), build_tiny_tokenizer(bpe_vocab_size=768, extra_corpus=corpus)
+    prompt = grounding_eval_prompt("the red circle disappears for a while.")
+    assert len(larger(prompt)["input_ids"]) < 0.6 * len(default(prompt)["input_ids"])
+    assert "Ġpurple" in larger.get_vocab()
+    assert larger.decode(larger(prompt)["input_ids"]) == prompt
+    specials = list(QWEN2_5_VL_SPECIAL_TOKENS)
+    ids = [larger.convert_tokens_to_ids(token) for token in specials]
+    assert ids == list(range(ids[0], ids[0] + len(specials)))
+    assert build_tiny_tokenizer().get_vocab() == default.get_vocab()  # the default is not affected
+
+
+def test_processor_takes_a_given_tokenizer():
+    from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor
+
+    tokenizer = build_tiny_tokenizer(bpe_vocab_size=512, extra_corpus=["a green square grows."])
+    processor = build_tiny_qwen2_5_vl_processor(tokenizer=tokenizer)
+    assert processor.tokenizer is tokenizer
+    assert special_token_ids(processor)["vocab_size"] == len(tokenizer)

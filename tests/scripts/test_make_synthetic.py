@@ -240,3 +240,18 @@ def test_module_runs_as_a_script(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and "num_train" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_query_vocabulary_covers_every_generated_query():
+    import random
+
+    from groundvts.scripts.synthetic_scenes import SceneConfig, query_for, query_vocabulary, sample_scene
+
+    vocabulary = set(query_vocabulary())
+    config = SceneConfig(min_duration=8.0, max_duration=12.0).validate()
+    rng = random.Random(3)
+    for index in range(60):
+        scene = sample_scene(rng, config, EVENT_TYPES[index % len(EVENT_TYPES)])
+        assert scene.query in vocabulary
+        for obj in (scene.target, *(d for d in scene.objects if d.event)):
+            assert query_for(random.Random(index), obj) in vocabulary
