@@ -258,16 +258,8 @@ def _write_annotations(out: Path, samples: dict[str, list[dict[str, Any]]]) -> l
     return written
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m groundvts.scripts.make_synthetic", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
-    parser.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
-    parser.add_argument("--num-train", type=int, default=300, help="train videos (default 300)")
-    parser.add_argument("--num-val", type=int, default=50, help="val videos (default 50)")
-    parser.add_argument("--num-test", type=int, default=100, help="test videos (default 100)")
+def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
+    """The scene options (frame size, fps, durations, windows, events, distractors, shape size) on `parser`."""
     parser.add_argument(
         "--size", type=int, nargs=2, default=(112, 112), metavar=("W", "H"), help="frame size (default 112 112)"
     )
@@ -283,6 +275,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--distractor-event-prob", type=float, default=0.5,
                         help="chance that a distractor has an event of its own (default 0.5)")
     parser.add_argument("--shape-size", type=float, default=None, help="object size in px (default 22%% of the side)")
+
+
+def scene_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """`make_synthetic_benchmark` keyword arguments from the options `add_scene_arguments` added."""
+    return dict(
+        width=args.size[0], height=args.size[1], fps=args.fps, min_duration=args.duration[0],
+        max_duration=args.duration[1], min_window_ratio=args.window_ratio[0], max_window_ratio=args.window_ratio[1],
+        event_types=tuple(args.event_types), min_distractors=args.distractors[0], max_distractors=args.distractors[1],
+        distractor_event_prob=args.distractor_event_prob, shape_size=args.shape_size,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m groundvts.scripts.make_synthetic", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
+    parser.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
+    parser.add_argument("--num-train", type=int, default=300, help="train videos (default 300)")
+    parser.add_argument("--num-val", type=int, default=50, help="val videos (default 50)")
+    parser.add_argument("--num-test", type=int, default=100, help="test videos (default 100)")
+    add_scene_arguments(parser)
     parser.add_argument("--crf", type=int, default=0, help="x264 quality, 0 = lossless (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier output in a non-empty folder")
     return parser
@@ -293,11 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = make_synthetic_benchmark(
             args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val, num_test=args.num_test,
-            width=args.size[0], height=args.size[1], fps=args.fps, min_duration=args.duration[0],
-            max_duration=args.duration[1], min_window_ratio=args.window_ratio[0],
-            max_window_ratio=args.window_ratio[1], event_types=args.event_types, min_distractors=args.distractors[0],
-            max_distractors=args.distractors[1], distractor_event_prob=args.distractor_event_prob,
-            shape_size=args.shape_size, crf=args.crf, overwrite=args.overwrite,
+            crf=args.crf, overwrite=args.overwrite, **scene_kwargs(args),
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -38,6 +38,8 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
+from .make_synthetic import add_scene_arguments, scene_kwargs
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
     "random": {"fps": 2.0, "vts_strategy": "random", "learned": False},
@@ -147,12 +149,15 @@ def video_collator(processor: Any, fps: float) -> Any:
 
 def train_stage(model: Any, processor: Any, dataset: Dataset, out: Path, stage: int, steps: int, lr: float,
                 fps: float, settings: SyntheticSettings, collator: Any = None) -> Any:
-    """One GroundVTSTrainer run; returns the trained (possibly PEFT-wrapped) model."""
+    """One GroundVTSTrainer run (on the GPU when there is one); returns the trained (possibly PEFT-wrapped) model."""
+    import torch
+
     from groundvts.trainers import GroundVTSSFTConfig, GroundVTSTrainer
 
     args = GroundVTSSFTConfig(
         output_dir=str(out), stage=stage, max_steps=steps, learning_rate=lr, per_device_train_batch_size=settings.batch_size,
-        lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, max_grad_norm=1.0, bf16=False, use_cpu=True,
+        lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, max_grad_norm=1.0, bf16=False,
+        use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False, report_to=[], logging_steps=max(steps // 10, 1), save_strategy="no",
         video_fps=fps, video_max_frames=128, video_cache=True, seed=settings.seed, dataloader_num_workers=0,
         lora_r=8, lora_alpha=16, lora_dropout=0.05,
@@ -281,14 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="groundvts synthetic-benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder (data, models, predictions, results.json)")
-    for name in ("seed", "num_train", "num_test", "base_steps", "selection_steps", "finetune_steps", "batch_size"):
+    for name in ("seed", "num_train", "num_test", "base_steps", "selection_steps", "finetune_steps", "batch_size",
+                 "frame_side", "hidden", "layers", "vision_depth", "vision_hidden"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("base_lr", "selection_lr", "finetune_lr"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--variants", nargs="+", default=list(defaults.variants), choices=sorted(VARIANTS))
+    add_scene_arguments(parser.add_argument_group("scenes (as `groundvts make-synthetic`)"))
     args = parser.parse_args(argv)
-    values = {k: v for k, v in vars(args).items() if k != "out"}
+    generator = scene_kwargs(args)
+    values = {k: v for k, v in vars(args).items() if k in SyntheticSettings.__dataclass_fields__}
     values["variants"] = tuple(values["variants"])
+    values["generator"] = generator
     try:
         settings = SyntheticSettings(**values)
         if min(settings.num_train, settings.num_test, settings.base_steps, settings.finetune_steps) < 1:

@@ -13,7 +13,9 @@ METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
     argv = ["--out", str(out), "--num-train", "6", "--num-test", "3", "--base-steps", "2", "--selection-steps", "1",
-            "--finetune-steps", "1", "--batch-size", "3", "--variants", "uniform_1fps", "token_no_pe"]
+            "--finetune-steps", "1", "--batch-size", "3", "--variants", "uniform_1fps", "token_no_pe",
+            "--size", "56", "56", "--shape-size", "12", "--duration", "8", "10", "--event-types", "appear", "disappear",
+            "--frame-side", "56", "--hidden", "64", "--layers", "1"]
     assert synthetic_benchmark.main(argv) == 0
     return out
 
@@ -36,6 +38,23 @@ def test_variants_carry_their_selection_and_sampling(micro_run):
     uniform_video = json.loads((micro_run / "uniform_1fps" / "processor_config.json").read_text())["video_processor"]
     token_video = json.loads((micro_run / "token_no_pe" / "processor_config.json").read_text())["video_processor"]
     assert (uniform_video["fps"], token_video["fps"]) == (1.0, 2.0)  # equal LLM budget: 1 fps dense = 2 fps x 0.5
+
+
+def test_scene_and_model_options_reach_the_data_and_the_model(micro_run):
+    manifest = json.loads((micro_run / "data" / "manifest.json").read_text())
+    settings = manifest["settings"]
+    assert (settings["width"], settings["height"], settings["shape_size"]) == (56, 56, 12)
+    assert {sample["event"] for sample in manifest["samples"]} <= {"appear", "disappear"}
+    assert all(8.0 <= sample["duration"] <= 10.0 for sample in manifest["samples"])
+    base = json.loads((micro_run / "base" / "config.json").read_text())
+    assert (base["text_config"]["hidden_size"], base["text_config"]["num_hidden_layers"]) == (64, 1)
+    report = json.loads((micro_run / "results.json").read_text())
+    assert report["settings"]["generator"]["event_types"] == ["appear", "disappear"]
+    # The benchmark's tokenizer knows its words: a colour and a shape are one token each.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(micro_run / "base")
+    assert len(tokenizer.tokenize(" purple diamond")) == 2
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):
