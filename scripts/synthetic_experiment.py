@@ -39,6 +39,7 @@ from groundvts.trainers.collator import GroundVTSVideoCollator
 
 
 QUERY_FIRST = False
+DEVICE = "cpu"
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": -100, "query_mask": 0, "mm_token_type_ids": 0}
 
 
@@ -207,7 +208,7 @@ def pad_collate(items: list[dict], pad_id: int, side: str = "right") -> dict[str
         batch[key] = torch.stack(rows)
     for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
         batch[key] = torch.cat([item[key].float() if key == "pixel_values_videos" else item[key] for item in items])
-    return batch
+    return {key: value.to(DEVICE) for key, value in batch.items()}
 
 
 def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -329,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-first", action="store_true", help="eval prompt with the text before the video")
     parser.add_argument("--synthetic-tokenizer", action="store_true", help="the synthetic benchmark's tokenizer")
     args = parser.parse_args(argv)
-    global QUERY_FIRST, SYNTHETIC_TOKENIZER
+    global QUERY_FIRST, SYNTHETIC_TOKENIZER, DEVICE
     QUERY_FIRST, SYNTHETIC_TOKENIZER = args.query_first, args.synthetic_tokenizer
+    DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the cached tensors move per batch
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -402,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             model.model.visual.patch_embed.proj.weight.mul_(args.patch_scale)
     freeze_vision(model, args.freeze_vision)
+    model.to(DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     report(event="model", params=n_params, vision=sum(p.numel() for p in model.model.visual.parameters()))
     report(event="baseline", **baseline(train_rows, test_rows))
