@@ -208,7 +208,43 @@ def pad_collate(items: list[dict], pad_id: int, side: str = "right") -> dict[str
         batch[key] = torch.stack(rows)
     for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
         batch[key] = torch.cat([item[key].float() if key == "pixel_values_videos" else item[key] for item in items])
+    if "oracle" in items[0]:  # --oracle-video: the patched video features read this batch's presence labels
+        ORACLE_BATCH[:] = [item["oracle"] for item in items]
     return {key: value.to(DEVICE) for key, value in batch.items()}
+
+
+ORACLE_BATCH: list[torch.Tensor] = []
+
+
+def presence_labels(row: dict, item: dict, cell_only: bool = False) -> torch.Tensor:
+    """Per video token: 1 if the target is visible at its temporal patch's midpoint (2-frame patches), else 0;
+    with `cell_only`, only on the merged token whose 28-px cell holds the target's centre (static targets)."""
+    t, h, w = item["video_grid_thw"][0].tolist()
+    seconds = float(item["second_per_grid_ts"][0])
+    start, end = row["window"]
+    inside = torch.tensor([start <= (k + 0.5) * seconds <= end for k in range(t)])
+    visible = (inside if row["event"] != "disappear" else ~inside).long()
+    per_patch = h * w // 4
+    if not cell_only:
+        return visible.repeat_interleave(per_patch)
+    side = 56 / (w // 2)  # px per merged token on the generated frame (frames are generated at the model's side)
+    cx, cy = row["sample"]["target"]["center"]
+    cell = torch.zeros(per_patch, dtype=torch.long)
+    cell[int(cy // side) * (w // 2) + int(cx // side)] = 1
+    return (visible[:, None] * cell[None, :]).flatten()
+
+
+def use_oracle_video(model) -> torch.nn.Embedding:
+    """Diagnostic: replace the vision tower's output by a learned embedding of the presence label (the LLM gets a
+    perfect, trivially readable 'visible / not visible' token at the true positions). Tests the LLM's read-out alone."""
+    table = torch.nn.Embedding(2, model.config.text_config.hidden_size)
+    torch.nn.init.normal_(table.weight, std=1.0)
+
+    def features(pixel_values_videos, video_grid_thw=None, **kwargs):
+        return SimpleNamespace(pooler_output=tuple(table(labels.to(table.weight.device)) for labels in ORACLE_BATCH))
+
+    model.model.get_video_features = features
+    return table
 
 
 def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -329,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
     parser.add_argument("--query-first", action="store_true", help="eval prompt with the text before the video")
     parser.add_argument("--synthetic-tokenizer", action="store_true", help="the synthetic benchmark's tokenizer")
+    parser.add_argument("--oracle-cell-only", action="store_true",
+                        help="with --oracle-video: mark only the target's own token of each patch")
+    parser.add_argument("--oracle-video", action="store_true",
+                        help="diagnostic: video tokens = a learned embedding of 'target visible' (no vision tower)")
     args = parser.parse_args(argv)
     global QUERY_FIRST, SYNTHETIC_TOKENIZER, DEVICE
     QUERY_FIRST, SYNTHETIC_TOKENIZER = args.query_first, args.synthetic_tokenizer
@@ -404,6 +444,14 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             model.model.visual.patch_embed.proj.weight.mul_(args.patch_scale)
     freeze_vision(model, args.freeze_vision)
+    oracle_table = None
+    if args.oracle_video:
+        for item, row in zip(train, train_rows):
+            item["oracle"] = presence_labels(row, item, args.oracle_cell_only)
+        for item, row in zip(test, test_rows):
+            item["oracle"] = presence_labels(row, item, args.oracle_cell_only)
+        oracle_table = use_oracle_video(model)
+        model.oracle_table = oracle_table  # registered, so the optimiser and .to() see it
     model.to(DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     report(event="model", params=n_params, vision=sum(p.numel() for p in model.model.visual.parameters()))
