@@ -234,6 +234,36 @@ def presence_labels(row: dict, item: dict, cell_only: bool = False) -> torch.Ten
     return (visible[:, None] * cell[None, :]).flatten()
 
 
+def tower_match(model, train, test, steps: int, lr: float, batch: int, pad: int, report) -> None:
+    """Diagnostic pre-task: train only the vision tower so that each video token's output matches a fixed random
+    vector for "target visible in this token's cell" / "not" (MSE); reports nearest-vector accuracy on test."""
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randn(2, model.config.text_config.hidden_size, generator=generator).to(DEVICE)
+    visual = model.model.visual
+    optim = torch.optim.AdamW(visual.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+
+    def outputs(items):
+        b = pad_collate(items, pad)
+        feats = torch.cat(list(model.model.get_video_features(b["pixel_values_videos"], b["video_grid_thw"]).pooler_output))
+        return feats, torch.cat(ORACLE_BATCH).to(DEVICE)
+
+    for step in range(1, steps + 1):
+        feats, labels = outputs(random.sample(train, batch))
+        loss = F.mse_loss(feats, table[labels])
+        loss.backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        if step % 100 == 0 or step == steps:
+            with torch.no_grad():
+                feats, labels = outputs(test[:64])
+                nearest = torch.cdist(feats, table).argmin(1)
+                visible = labels == 1
+                report(event="tower_match", step=step, loss=round(loss.item(), 4),
+                       acc=round((nearest == labels).float().mean().item(), 4),
+                       acc_visible=round((nearest[visible] == 1).float().mean().item(), 4))
+    ORACLE_BATCH.clear()
+
+
 def use_oracle_video(model) -> torch.nn.Embedding:
     """Diagnostic: replace the vision tower's output by a learned embedding of the presence label (the LLM gets a
     perfect, trivially readable 'visible / not visible' token at the true positions). Tests the LLM's read-out alone."""
@@ -365,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing-only", action="store_true", help="measure data and step cost, then stop")
     parser.add_argument("--query-first", action="store_true", help="eval prompt with the text before the video")
     parser.add_argument("--synthetic-tokenizer", action="store_true", help="the synthetic benchmark's tokenizer")
+    parser.add_argument("--tower-match", type=int, default=0,
+                        help="diagnostic pre-task: N steps training only the tower to emit presence vectors (MSE)")
     parser.add_argument("--oracle-cell-only", action="store_true",
                         help="with --oracle-video: mark only the target's own token of each patch")
     parser.add_argument("--oracle-video", action="store_true",
@@ -443,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.patch_scale != 1.0 and args.init is None:
         with torch.no_grad():
             model.model.visual.patch_embed.proj.weight.mul_(args.patch_scale)
-    freeze_vision(model, args.freeze_vision)
+    freeze_vision(model, "none" if args.tower_match else args.freeze_vision)  # after the pre-task, if any
     oracle_table = None
     if args.oracle_video:
         for item, row in zip(train, train_rows):
@@ -453,6 +485,15 @@ def main(argv: list[str] | None = None) -> int:
         oracle_table = use_oracle_video(model)
         model.oracle_table = oracle_table  # registered, so the optimiser and .to() see it
     model.to(DEVICE)
+    if args.tower_match:
+        for items, rows in ((train, train_rows), (test, test_rows)):
+            for item, row in zip(items, rows):
+                item["oracle"] = presence_labels(row, item, cell_only=True)
+        tower_match(model, train, test, args.tower_match, args.lr, args.batch, processor.tokenizer.pad_token_id, report)
+        for items in (train, test):
+            for item in items:
+                del item["oracle"]
+        freeze_vision(model, args.freeze_vision)
     n_params = sum(p.numel() for p in model.parameters())
     report(event="model", params=n_params, vision=sum(p.numel() for p in model.model.visual.parameters()))
     report(event="baseline", **baseline(train_rows, test_rows))
