@@ -234,11 +234,39 @@ def presence_labels(row: dict, item: dict, cell_only: bool = False) -> torch.Ten
     return (visible[:, None] * cell[None, :]).flatten()
 
 
+def cell_codes(row: dict, item: dict) -> torch.Tensor:
+    """Per video token: (0, 0) for an empty cell, else (colour + 1, shape + 1) of the object whose centre is in the
+    token's cell and that is visible at the patch's midpoint (static objects; appear/disappear events only)."""
+    from groundvts.scripts.synthetic_scenes import COLORS, SHAPES
+
+    t, h, w = item["video_grid_thw"][0].tolist()
+    seconds, cols = float(item["second_per_grid_ts"][0]), w // 2
+    side = 56 / cols
+    codes = torch.zeros(t, h * w // 4, 2, dtype=torch.long)
+    for obj in [row["sample"]["target"], *row["sample"]["distractors"]]:
+        cx, cy = obj["center"]
+        cell = int(cy // side) * cols + int(cx // side)
+        for k in range(t):
+            mid = (k + 0.5) * seconds
+            inside = obj.get("window") is not None and obj["window"][0] <= mid <= obj["window"][1]
+            visible = {"appear": inside, "disappear": not inside}.get(obj.get("event"), True)
+            if visible:
+                codes[k, cell] = torch.tensor([list(COLORS).index(obj["color"]) + 1, SHAPES.index(obj["shape"]) + 1])
+    return codes.flatten(0, 1)
+
+
 def tower_match(model, train, test, steps: int, lr: float, batch: int, pad: int, report) -> None:
     """Diagnostic pre-task: train only the vision tower so that each video token's output matches a fixed random
     vector for "target visible in this token's cell" / "not" (MSE); reports nearest-vector accuracy on test."""
     generator = torch.Generator().manual_seed(0)
-    table = torch.randn(2, model.config.text_config.hidden_size, generator=generator).to(DEVICE)
+    hidden = model.config.text_config.hidden_size
+    codes = train[0]["oracle"].dim() == 2  # (colour, shape) per token instead of a visible flag
+    colour_table = torch.randn(8, hidden, generator=generator).to(DEVICE)
+    shape_table = torch.randn(5, hidden, generator=generator).to(DEVICE)
+    table = torch.randn(2, hidden, generator=generator).to(DEVICE)
+
+    def target_of(labels):
+        return colour_table[labels[:, 0]] + shape_table[labels[:, 1]] if codes else table[labels]
     visual = model.model.visual
     optim = torch.optim.AdamW(visual.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
 
@@ -249,15 +277,20 @@ def tower_match(model, train, test, steps: int, lr: float, batch: int, pad: int,
 
     for step in range(1, steps + 1):
         feats, labels = outputs(random.sample(train, batch))
-        loss = F.mse_loss(feats, table[labels])
+        loss = F.mse_loss(feats, target_of(labels))
         loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
         if step % 100 == 0 or step == steps:
             with torch.no_grad():
                 feats, labels = outputs(test[:64])
-                nearest = torch.cdist(feats, table).argmin(1)
-                visible = labels == 1
+                if codes:  # nearest colour code, among the tokens that hold an object
+                    visible = labels[:, 0] > 0
+                    nearest = torch.cdist(feats - shape_table[labels[:, 1]], colour_table).argmin(1)
+                    labels = labels[:, 0]
+                else:
+                    nearest = torch.cdist(feats, table).argmin(1)
+                    visible = labels == 1
                 report(event="tower_match", step=step, loss=round(loss.item(), 4),
                        acc=round((nearest == labels).float().mean().item(), 4),
                        acc_visible=round((nearest[visible] == 1).float().mean().item(), 4))
@@ -397,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-tokenizer", action="store_true", help="the synthetic benchmark's tokenizer")
     parser.add_argument("--tower-match", type=int, default=0,
                         help="diagnostic pre-task: N steps training only the tower to emit presence vectors (MSE)")
+    parser.add_argument("--match-codes", action="store_true",
+                        help="with --tower-match: match (colour, shape) codes of every visible object, not presence")
     parser.add_argument("--oracle-cell-only", action="store_true",
                         help="with --oracle-video: mark only the target's own token of each patch")
     parser.add_argument("--oracle-video", action="store_true",
@@ -488,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tower_match:
         for items, rows in ((train, train_rows), (test, test_rows)):
             for item, row in zip(items, rows):
-                item["oracle"] = presence_labels(row, item, cell_only=True)
+                item["oracle"] = cell_codes(row, item) if args.match_codes else presence_labels(row, item, True)
         tower_match(model, train, test, args.tower_match, args.lr, args.batch, processor.tokenizer.pad_token_id, report)
         for items in (train, test):
             for item in items:
