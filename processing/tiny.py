@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

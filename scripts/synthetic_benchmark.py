@@ -148,7 +148,7 @@ def video_collator(processor: Any, fps: float) -> Any:
 
 
 def train_stage(model: Any, processor: Any, dataset: Dataset, out: Path, stage: int, steps: int, lr: float,
-                fps: float, settings: SyntheticSettings, collator: Any = None) -> Any:
+                fps: float, settings: SyntheticSettings, collator: Any) -> Any:
     """One GroundVTSTrainer run (on the GPU when there is one); returns the trained (possibly PEFT-wrapped) model."""
     import torch
 
@@ -164,7 +164,7 @@ def train_stage(model: Any, processor: Any, dataset: Dataset, out: Path, stage: 
     )
     trainer = GroundVTSTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=processor,
-        data_collator=collator or video_collator(processor, fps),
+        data_collator=collator,
     )
     trainer.train()
     return trainer.model

@@ -46,6 +46,7 @@ PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": -100, "query_mas
 def read_split(data: Path, split: str) -> list[dict[str, Any]]:
     """Samples of a split from the manifest: video path, query, window, duration."""
     manifest = json.loads((data / "manifest.json").read_text())
+    frame_size = (manifest["settings"]["width"], manifest["settings"]["height"])
     rows = []
     for sample in manifest["samples"]:
         if sample["split"] != split:
@@ -53,7 +54,7 @@ def read_split(data: Path, split: str) -> list[dict[str, Any]]:
         rows.append({
             "video": str(data / "videos" / f"{sample['video_id']}.mp4"), "query": sample["query"],
             "window": tuple(sample["window"]), "duration": sample["duration"], "event": sample.get("event"),
-            "sample": sample,
+            "sample": sample, "frame_size": frame_size,
         })
     return rows
 
@@ -216,21 +217,32 @@ def pad_collate(items: list[dict], pad_id: int, side: str = "right") -> dict[str
 ORACLE_BATCH: list[torch.Tensor] = []
 
 
+def _visible_per_patch(obj: dict, patches: int, seconds: float) -> torch.Tensor:
+    """(patches,) bool: whether a static object (appear / disappear / no event) shows at each patch's midpoint."""
+    window = obj.get("window")
+    inside = torch.tensor([window is not None and window[0] <= (k + 0.5) * seconds <= window[1]
+                           for k in range(patches)])
+    return {"appear": inside, "disappear": ~inside}.get(obj.get("event"), torch.ones(patches, dtype=torch.bool))
+
+
+def _cell_index(obj: dict, row: dict, rows: int, cols: int) -> int:
+    """Index, in a patch's raster order, of the merged token whose cell holds the object's centre."""
+    width, height = row["frame_size"]
+    cx, cy = obj["center"]
+    return int(cy * rows // height) * cols + int(cx * cols // width)
+
+
 def presence_labels(row: dict, item: dict, cell_only: bool = False) -> torch.Tensor:
     """Per video token: 1 if the target is visible at its temporal patch's midpoint (2-frame patches), else 0;
-    with `cell_only`, only on the merged token whose 28-px cell holds the target's centre (static targets)."""
+    with `cell_only`, only on the merged token whose cell holds the target's centre (static targets)."""
     t, h, w = item["video_grid_thw"][0].tolist()
-    seconds = float(item["second_per_grid_ts"][0])
-    start, end = row["window"]
-    inside = torch.tensor([start <= (k + 0.5) * seconds <= end for k in range(t)])
-    visible = (inside if row["event"] != "disappear" else ~inside).long()
+    target = row["sample"]["target"]
+    visible = _visible_per_patch(target, t, float(item["second_per_grid_ts"][0])).long()
     per_patch = h * w // 4
     if not cell_only:
         return visible.repeat_interleave(per_patch)
-    side = 56 / (w // 2)  # px per merged token on the generated frame (frames are generated at the model's side)
-    cx, cy = row["sample"]["target"]["center"]
     cell = torch.zeros(per_patch, dtype=torch.long)
-    cell[int(cy // side) * (w // 2) + int(cx // side)] = 1
+    cell[_cell_index(target, row, h // 2, w // 2)] = 1
     return (visible[:, None] * cell[None, :]).flatten()
 
 
@@ -240,18 +252,12 @@ def cell_codes(row: dict, item: dict) -> torch.Tensor:
     from groundvts.scripts.synthetic_scenes import COLORS, SHAPES
 
     t, h, w = item["video_grid_thw"][0].tolist()
-    seconds, cols = float(item["second_per_grid_ts"][0]), w // 2
-    side = 56 / cols
+    seconds = float(item["second_per_grid_ts"][0])
     codes = torch.zeros(t, h * w // 4, 2, dtype=torch.long)
     for obj in [row["sample"]["target"], *row["sample"]["distractors"]]:
-        cx, cy = obj["center"]
-        cell = int(cy // side) * cols + int(cx // side)
-        for k in range(t):
-            mid = (k + 0.5) * seconds
-            inside = obj.get("window") is not None and obj["window"][0] <= mid <= obj["window"][1]
-            visible = {"appear": inside, "disappear": not inside}.get(obj.get("event"), True)
-            if visible:
-                codes[k, cell] = torch.tensor([list(COLORS).index(obj["color"]) + 1, SHAPES.index(obj["shape"]) + 1])
+        visible = _visible_per_patch(obj, t, seconds)
+        code = torch.tensor([list(COLORS).index(obj["color"]) + 1, SHAPES.index(obj["shape"]) + 1])
+        codes[visible, _cell_index(obj, row, h // 2, w // 2)] = code
     return codes.flatten(0, 1)
 
 
