@@ -12,12 +12,15 @@ from typing import Any
 
 from trl import SFTConfig
 
-from .stages import check_stage
+from .stages import check_stage, trainable_groups
 
 
 @dataclass
 class GroundVTSSFTConfig(SFTConfig):
     stage: int = field(default=3, metadata={"help": "0 base (from scratch, all weights), 1 VTS warm-up, 2 joint LoRA (LLaVA-Video), 3 grounding fine-tuning."})
+    freeze: list[str] = field(default_factory=list, metadata={"help": "Parameter groups the stage would train but"
+                              " that stay frozen (vts, projector, lora, vision, language_model, other), e.g."
+                              " ['vision', 'projector'] in stage 0 after a separate vision pre-task."})
     video_fps: float | None = field(default=None, metadata={"help": "Frames per second sampled (GroundVTS-Q: 2.0)."})
     video_num_frames: int | None = field(default=None, metadata={"help": "Frames per video (GroundVTS-I: 16)."})
     video_max_frames: int | None = field(default=None, metadata={"help": "Upper bound on frames (GroundVTS-Q: 128)."})
@@ -32,7 +35,7 @@ class GroundVTSSFTConfig(SFTConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_stage(self.stage)
+        trainable_groups(self.stage, self.freeze)  # checks the stage and the group names
         if self.video_fps is not None and self.video_num_frames is not None:
             raise ValueError("Set `video_fps` (GroundVTS-Q) or `video_num_frames` (GroundVTS-I), not both.")
         self.dataset_kwargs = {**(self.dataset_kwargs or {}), "skip_prepare_dataset": True}

@@ -10,6 +10,9 @@ The vision encoder is frozen in every GroundVTS stage; stage 0 exists for backbo
 synthetic benchmark), where a base model must first learn to see and answer at all. Freezing must happen before the optimizer exists (it only receives
 parameters that require grad then), so `StageCallback` applies the spec in `on_init_end` — after TRL wrapped the
 model with PEFT, before `train()` builds the optimizer — and checks it again in `on_train_begin`.
+
+`freeze` keeps some of a stage's groups frozen as well, e.g. stage 0 with `("vision", "projector")` when the
+vision tower was trained by a separate pre-task (the synthetic benchmark's base model).
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def _inner(model: nn.Module) -> nn.Module:
     )
 
 
+def trainable_groups(stage: int, freeze: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
+    """The groups `stage` trains, less those in `freeze`."""
+    unknown = sorted(set(freeze) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"Unknown parameter groups to freeze {unknown}; choose from {list(GROUPS)}.")
+    trainable = STAGE_TRAINABLE[check_stage(stage)] - set(freeze)
+    if not trainable:
+        raise ValueError(f"Freezing {sorted(freeze)} leaves nothing to train in stage {stage}.")
+    return trainable
+
+
 def projector_name(model: nn.Module) -> str:
     """Attribute path of the vision→language projector inside the inner model."""
     return "visual.merger" if hasattr(_inner(model), "visual") else "multi_modal_projector"
@@ -94,9 +108,9 @@ def parameter_groups(model: nn.Module) -> dict[str, str]:
     return groups
 
 
-def apply_stage(model: nn.Module, stage: int) -> None:
-    """Set `requires_grad` so that exactly the stage's groups train."""
-    trainable = STAGE_TRAINABLE[check_stage(stage)]
+def apply_stage(model: nn.Module, stage: int, freeze: tuple[str, ...] | list[str] = ()) -> None:
+    """Set `requires_grad` so that exactly the stage's groups (less `freeze`) train."""
+    trainable = trainable_groups(stage, freeze)
     groups = parameter_groups(model)
     for name, param in model.named_parameters():
         group = groups[name]
@@ -116,9 +130,9 @@ def trainable_counts(model: nn.Module) -> dict[str, dict[str, int]]:
     return {group: {"trainable": trainable[group], "total": total[group]} for group in GROUPS if total[group]}
 
 
-def assert_stage(model: nn.Module, stage: int) -> dict[str, dict[str, int]]:
-    """Raise unless exactly the stage's groups have trainable parameters; returns the counts."""
-    allowed = STAGE_TRAINABLE[check_stage(stage)]
+def assert_stage(model: nn.Module, stage: int, freeze: tuple[str, ...] | list[str] = ()) -> dict[str, dict[str, int]]:
+    """Raise unless exactly the stage's groups (less `freeze`) have trainable parameters; returns the counts."""
+    allowed = trainable_groups(stage, freeze)
     counts = trainable_counts(model)
     wrong = sorted(g for g, c in counts.items() if c["trainable"] and g not in allowed)
     missing = sorted(g for g in allowed if g in counts and counts[g]["trainable"] == 0)
@@ -126,7 +140,7 @@ def assert_stage(model: nn.Module, stage: int) -> dict[str, dict[str, int]]:
         missing.append("lora")
     if wrong or missing:
         raise RuntimeError(
-            f"Stage {stage} must train exactly {sorted(allowed)}; trainable outside it: {wrong or 'none'}, with"
+            f"Stage {stage}{f' (freezing {sorted(freeze)})' if freeze else ''} must train exactly {sorted(allowed)}; trainable outside it: {wrong or 'none'}, with"
             f" nothing trainable: {missing or 'none'}. Counts: {counts}"
             + (" (stages 2 and 3 need a LoRA adapter: pass `peft_config`)." if "lora" in missing else "")
         )
@@ -136,15 +150,17 @@ def assert_stage(model: nn.Module, stage: int) -> dict[str, dict[str, int]]:
 class StageCallback(TrainerCallback):
     """Applies the stage's freeze spec before the optimizer is built and asserts it when training starts."""
 
-    def __init__(self, stage: int) -> None:
+    def __init__(self, stage: int, freeze: tuple[str, ...] | list[str] = ()) -> None:
         self.stage = check_stage(stage)
+        self.freeze = tuple(freeze)
+        trainable_groups(stage, self.freeze)  # fail at construction on a bad group name
         self.counts: dict[str, dict[str, int]] | None = None
 
     def on_init_end(self, args: Any, state: Any, control: Any, model: nn.Module | None = None, **kwargs: Any):
-        apply_stage(model, self.stage)
-        self.counts = assert_stage(model, self.stage)
+        apply_stage(model, self.stage, self.freeze)
+        self.counts = assert_stage(model, self.stage, self.freeze)
         summary = ", ".join(f"{g} {c['trainable']:,}/{c['total']:,}" for g, c in self.counts.items())
         logger.warning("GroundVTS stage %d trainable parameters (trainable/total): %s", self.stage, summary)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: nn.Module | None = None, **kwargs: Any):
-        self.counts = assert_stage(model, self.stage)
+        self.counts = assert_stage(model, self.stage, self.freeze)

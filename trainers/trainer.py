@@ -66,7 +66,7 @@ class GroundVTSTrainer(SFTTrainer):
             processing_class=processing_class,
             data_collator=data_collator,
             peft_config=peft_config,
-            callbacks=[StageCallback(args.stage), *(callbacks or [])],
+            callbacks=[StageCallback(args.stage, args.freeze), *(callbacks or [])],
             **kwargs,
         )
 

@@ -12,7 +12,7 @@ METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
-    argv = ["--out", str(out), "--num-train", "6", "--num-test", "3", "--base-steps", "2", "--selection-steps", "1",
+    argv = ["--out", str(out), "--num-train", "6", "--num-test", "3", "--tower-steps", "2", "--base-steps", "2", "--selection-steps", "1",
             "--finetune-steps", "1", "--batch-size", "3", "--variants", "uniform_1fps", "token_no_pe",
             "--size", "56", "56", "--shape-size", "12", "--duration", "8", "10", "--event-types", "appear", "disappear",
             "--frame-side", "56", "--hidden", "64", "--layers", "1"]
@@ -50,6 +50,7 @@ def test_scene_and_model_options_reach_the_data_and_the_model(micro_run):
     assert (base["text_config"]["hidden_size"], base["text_config"]["num_hidden_layers"]) == (64, 1)
     report = json.loads((micro_run / "results.json").read_text())
     assert report["settings"]["generator"]["event_types"] == ["appear", "disappear"]
+    assert set(report["tower_accuracy"]) == {"token_accuracy", "target_token_accuracy"}  # the pre-task ran
     # The benchmark's tokenizer knows its words: a colour and a shape are one token each.
     from transformers import AutoTokenizer
 
@@ -60,3 +61,10 @@ def test_scene_and_model_options_reach_the_data_and_the_model(micro_run):
 def test_bad_arguments_exit_2(tmp_path, capsys):
     assert synthetic_benchmark.main(["--out", str(tmp_path), "--num-train", "0"]) == 2
     assert ">= 1" in capsys.readouterr().err
+
+
+def test_cli_scene_defaults_are_the_benchmark_scenes():
+    """Without scene options the CLI generates what `SyntheticSettings()` documents, not make-synthetic's defaults."""
+    _, settings = synthetic_benchmark.parse_settings(["--out", "unused"])
+    assert settings.generator["width"] == 56 and settings.generator["shape_size"] == 17.0
+    assert {k: settings.generator[k] for k in synthetic_benchmark.BENCHMARK_SCENES} == synthetic_benchmark.BENCHMARK_SCENES

@@ -61,6 +61,34 @@ def test_stage0_base_trains_every_weight(tmp_path, tiny_processor, grounding_rec
     assert any(k.startswith("model.language_model.layers.") for k in moved)
 
 
+def test_stage0_with_the_tower_frozen_trains_only_the_language_side(tmp_path, tiny_processor, grounding_records):
+    model = new_qwen(tiny_processor)
+    model.config.vts_strategy = "dense"
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    args = config(tmp_path, 0, max_steps=2, freeze=["vision", "projector"])
+    trainer = GroundVTSTrainer(model=model, args=args, processing_class=tiny_processor,
+                               train_dataset=Dataset.from_list(grounding_records))
+    counts = trainable_counts(trainer.model)
+    assert counts["vision"]["trainable"] == counts["projector"]["trainable"] == 0
+    assert counts["language_model"]["trainable"] == counts["language_model"]["total"] > 0
+    trainer.train()
+    after = trainer.model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert not any(k.startswith("model.visual.") for k in moved)
+    assert any(k.startswith("model.language_model.layers.") for k in moved)
+    # A frozen group that comes back trainable is caught, as for the stage's own spec.
+    model.model.visual.merger.mlp[0].weight.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="freezing"):
+        assert_stage(model, 0, ["vision", "projector"])
+
+
+def test_freeze_names_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="Unknown parameter groups"):
+        config(tmp_path, 0, freeze=["tower"])
+    with pytest.raises(ValueError, match="nothing to train"):
+        config(tmp_path, 1, freeze=["vts"])
+
+
 def test_stage2_without_lora_is_refused(tiny_processor):
     model = new_qwen(tiny_processor)
     apply_stage(model, 2)

@@ -1,0 +1,124 @@
+"""The vision pre-task of the synthetic benchmark's base model: teach the tiny vision tower to see the target.
+
+Trained from scratch together with the language model, a tiny tower's tokens barely separate "target here" from
+"not here", and grounding stays at the trivial baseline (docs/synthetic_notes.md, sessions 2-3). So the base model's
+tower (encoder + projector) is first trained alone: every merged video token's output is fitted (MSE) to one of two
+fixed random vectors, "the target is visible in this token's cell at the midpoint of its temporal patch" or not, with
+labels from the generator's manifest. Stage 0 then trains the language model with the tower frozen
+(`GroundVTSSFTConfig(freeze=["vision", "projector"])`).
+
+The labels assume static objects, so the scenes must use the appear / disappear events only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+
+STATIC_EVENTS = ("appear", "disappear")
+
+
+def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], grid_thw: list[int],
+                        seconds_per_patch: float, merge: int = 2) -> torch.Tensor:
+    """(t * h * w / merge², ) long: 1 on the merged token whose cell holds the target's centre, in the temporal
+    patches whose midpoint lies inside the target's visible time, else 0 (raster order, as the tower emits them)."""
+    if target.get("event") not in STATIC_EVENTS:
+        raise ValueError(
+            f"The tower pre-task labels static targets only; got event {target.get('event')!r}. Generate the scenes"
+            f" with `--event-types {' '.join(STATIC_EVENTS)}`."
+        )
+    t, h, w = grid_thw
+    rows, cols = h // merge, w // merge
+    start, end = target["window"]
+    inside = torch.tensor([start <= (k + 0.5) * seconds_per_patch <= end for k in range(t)])
+    visible = inside if target["event"] == "appear" else ~inside
+    (width, height), (cx, cy) = frame_size, target["center"]
+    cell = torch.zeros(rows * cols, dtype=torch.long)
+    cell[int(cy * rows // height) * cols + int(cx * cols // width)] = 1
+    return (visible.long()[:, None] * cell[None, :]).flatten()
+
+
+def tower_records(data_dir: Path, split: str) -> list[dict[str, Any]]:
+    """One record per sample of `split`: the video (for the collator) and the target and frame size (for the labels)."""
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    frame_size = [manifest["settings"]["width"], manifest["settings"]["height"]]
+    return [
+        {"messages": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": sample["query"]}]},
+                      {"role": "assistant", "content": [{"type": "text", "text": "."}]}],  # text unused: the collator needs both
+         "videos": [str(data_dir / "videos" / f"{sample['video_id']}.mp4")],
+         "target": json.dumps(sample["target"]), "frame_size": frame_size}  # JSON: one Arrow type for every row
+        for sample in manifest["samples"] if sample["split"] == split
+    ]
+
+
+class TowerCollator:
+    """Pixels and grids from a `GroundVTSVideoCollator` (its cache and video settings), plus per-token labels."""
+
+    def __init__(self, video_collator: Any) -> None:
+        self.video_collator = video_collator
+
+    def __call__(self, records: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.video_collator(records)
+        labels = [
+            visible_cell_labels(json.loads(record["target"]), record["frame_size"], grid.tolist(), float(seconds))
+            for record, grid, seconds in zip(records, batch["video_grid_thw"], batch["second_per_grid_ts"])
+        ]
+        return {"pixel_values_videos": batch["pixel_values_videos"], "video_grid_thw": batch["video_grid_thw"],
+                "cell_labels": torch.cat(labels)}
+
+
+def video_token_features(model: Any, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor) -> torch.Tensor:
+    """(tokens, hidden): the projected video tokens of a batch, before any selection."""
+    return torch.cat(list(model.model.get_video_features(pixel_values_videos, video_grid_thw).pooler_output))
+
+
+class TowerMatchingTrainer(Trainer):
+    """Trains the vision tower alone: MSE between each video token and the fixed vector of its label."""
+
+    def __init__(self, model: Any, args: TrainingArguments, **kwargs: Any) -> None:
+        visual = model.model.visual
+        vision_ids = {id(p) for p in visual.parameters()}
+        for param in model.parameters():
+            param.requires_grad_(id(param) in vision_ids)
+        generator = torch.Generator().manual_seed(args.seed)
+        self.codebook = torch.randn(2, model.config.text_config.hidden_size, generator=generator)
+        super().__init__(model=model, args=args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        features = video_token_features(model, inputs["pixel_values_videos"], inputs["video_grid_thw"])
+        loss = F.mse_loss(features, self.codebook.to(features)[inputs["cell_labels"]])
+        return (loss, features) if return_outputs else loss
+
+    @torch.no_grad()
+    def label_accuracy(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Share of video tokens whose nearest codebook vector is their label's: all tokens, and target tokens."""
+        device = self.model.device
+        features = video_token_features(self.model, batch["pixel_values_videos"].to(device),
+                                        batch["video_grid_thw"].to(device))
+        nearest = torch.cdist(features, self.codebook.to(features)).argmin(1).cpu()
+        labels = batch["cell_labels"]
+        return {"token_accuracy": round(100 * (nearest == labels).float().mean().item(), 1),
+                "target_token_accuracy": round(100 * (nearest[labels == 1] == 1).float().mean().item(), 1)}
+
+
+def train_tower(model: Any, video_collator: Any, train: list[dict[str, Any]], test: list[dict[str, Any]],
+                out: Path, steps: int, lr: float, batch_size: int, seed: int) -> dict[str, float]:
+    """Runs the pre-task on `model` in place; returns the label accuracy on (up to 64 of) the `test` records."""
+    from datasets import Dataset
+
+    args = TrainingArguments(
+        output_dir=str(out), max_steps=steps, learning_rate=lr, per_device_train_batch_size=batch_size,
+        lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, max_grad_norm=1.0, adam_beta2=0.98,
+        use_cpu=not torch.cuda.is_available(), report_to=[], logging_steps=max(steps // 10, 1), save_strategy="no",
+        seed=seed, dataloader_num_workers=0, remove_unused_columns=False,
+    )
+    collator = TowerCollator(video_collator)
+    trainer = TowerMatchingTrainer(model, args, train_dataset=Dataset.from_list(train), data_collator=collator)
+    trainer.train()
+    model.eval()
+    return trainer.label_accuracy(collator(test[:64]))
