@@ -1,5 +1,7 @@
 """Real-size configurations of the GroundVTS releases (JSON, loadable with `AutoConfig`-style classes)."""
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 HUB_CONFIG_DIR = Path(__file__).parent
@@ -12,3 +14,34 @@ def hub_config_path(name: str) -> Path:
         available = sorted(p.stem for p in HUB_CONFIG_DIR.glob("*.json"))
         raise FileNotFoundError(f"No bundled config {name!r}; available: {available}")
     return path
+
+
+# The embedded default model: GroundVTS-tiny, trained from scratch on the synthetic shapes benchmark
+# (`groundvts synthetic-benchmark`), with a few held-out synthetic videos to try it on.
+TINY_MODEL_DIR = HUB_CONFIG_DIR / "groundvts-tiny"
+TINY_EXAMPLES_FILE = TINY_MODEL_DIR / "examples" / "examples.json"
+
+
+@dataclass(frozen=True)
+class DemoExample:
+    """A bundled synthetic video, the sentence to ground in it and the true span (seconds)."""
+
+    video: Path
+    query: str
+    truth: tuple[float, float]
+
+
+def tiny_model_dir() -> Path:
+    """Folder of the bundled GroundVTS-tiny model (a Hub-style repo: weights, flat code, processor, card)."""
+    if not (TINY_MODEL_DIR / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"The bundled GroundVTS-tiny model is missing from {TINY_MODEL_DIR}; reinstall groundvts, or name a"
+            " model with --model."
+        )
+    return TINY_MODEL_DIR
+
+
+def demo_examples() -> list[DemoExample]:
+    """The bundled held-out synthetic videos (examples/examples.json), in file order."""
+    rows = json.loads(TINY_EXAMPLES_FILE.read_text())
+    return [DemoExample(TINY_EXAMPLES_FILE.parent / r["video"], r["query"], (r["start"], r["end"])) for r in rows]

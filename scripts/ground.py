@@ -1,8 +1,13 @@
 """Find when a sentence happens in one video with a GroundVTS model (`groundvts ground`).
 
+    groundvts ground --demo --plot density.png     # the bundled GroundVTS-tiny on a bundled synthetic video
     groundvts ground --model ./groundvts-q --video clip.mp4 --query "a person opens the door"
     groundvts ground --model ./groundvts-q --video clip.mp4 --query "..." --truth 6 12 \\
         --plot density.png --spatial-frames 4
+
+Without `--model` the embedded default runs: GroundVTS-tiny, a 0.8 M-parameter model trained from scratch on the
+synthetic shapes benchmark (`groundvts synthetic-benchmark`), which only knows coloured shapes; real checkpoints are
+named with `--model`. `--demo [N]` takes the video, query and true span of bundled held-out example N (default 0).
 
 Prints the predicted span (`from 6.0s to 12.0s`), with the ground truth and its IoU when `--truth` is given.
 `--plot` draws the kept-token density over time (paper Fig. 5); `--spatial-frames N` adds the retained tokens of
@@ -23,6 +28,7 @@ from typing import Any
 
 import torch
 
+from groundvts.hub_configs import demo_examples, tiny_model_dir
 from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
 from groundvts.processing.prompts import grounding_eval_prompt, highlight_eval_prompt
@@ -170,9 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groundvts ground", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default=None, help="GroundVTS model folder or Hub id (required for now)")
-    parser.add_argument("--video", required=True, help="video file")
-    parser.add_argument("--query", required=True, help="the sentence to ground")
+    parser.add_argument(
+        "--model", default=None, help="GroundVTS model folder or Hub id (default: the bundled GroundVTS-tiny)"
+    )
+    parser.add_argument("--video", default=None, help="video file")
+    parser.add_argument("--query", default=None, help="the sentence to ground")
+    parser.add_argument(
+        "--demo", type=int, nargs="?", const=0, default=None, metavar="N",
+        help="use bundled synthetic example N (default 0): its video, query and true span",
+    )
     parser.add_argument("--task", choices=("mr", "hd"), default="mr", help="mr: one span (default); hd: highlights")
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=float, default=None, help="frames per second to sample (processor default)")
@@ -204,9 +216,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     if isinstance(args, int):
         return args
-    if args.model is None:
-        print("error: pass --model (a GroundVTS model folder or Hub id).", file=sys.stderr)
+    if args.demo is not None:
+        examples = demo_examples()
+        if not 0 <= args.demo < len(examples):
+            print(f"error: --demo N needs 0 <= N < {len(examples)} (bundled examples), got {args.demo}.", file=sys.stderr)
+            return 2
+        example = examples[args.demo]
+        args.video = args.video or str(example.video)
+        args.query = args.query or example.query
+        args.truth = args.truth or list(example.truth)
+        print(f"demo {args.demo}: {Path(args.video).name}, query {args.query!r}")
+    if args.video is None or args.query is None:
+        print("error: pass --video and --query, or --demo for a bundled example.", file=sys.stderr)
         return 2
+    if args.model is None:
+        try:
+            args.model = str(tiny_model_dir())
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print("model: the bundled GroundVTS-tiny (synthetic shapes only; name a real checkpoint with --model)")
     if not Path(args.video).is_file():
         print(f"error: video file not found: {args.video}", file=sys.stderr)
         return 2

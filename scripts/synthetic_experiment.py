@@ -297,9 +297,10 @@ def tower_match(model, train, test, steps: int, lr: float, batch: int, pad: int,
                 else:
                     nearest = torch.cdist(feats, table).argmin(1)
                     visible = labels == 1
+                # acc_visible: tokens that hold the target (presence) or an object (codes: its colour code).
                 report(event="tower_match", step=step, loss=round(loss.item(), 4),
                        acc=round((nearest == labels).float().mean().item(), 4),
-                       acc_visible=round((nearest[visible] == 1).float().mean().item(), 4))
+                       acc_visible=round((nearest[visible] == labels[visible]).float().mean().item(), 4))
     ORACLE_BATCH.clear()
 
 

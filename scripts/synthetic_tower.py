@@ -122,3 +122,27 @@ def train_tower(model: Any, video_collator: Any, train: list[dict[str, Any]], te
     trainer.train()
     model.eval()
     return trainer.label_accuracy(collator(test[:64]))
+
+
+def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100) -> float:
+    """Percentage of the tokens that show the target (`visible_cell_labels`) which reach the language model, over
+    the first `limit` test videos, asked with the evaluation prompt: 100 for a dense model, about 50 for a random
+    half, and how well VTS finds the target otherwise."""
+    from groundvts.processing.prompts import build_inference_messages
+
+    from .generation import load_groundvts
+
+    model, processor = load_groundvts(model_dir)
+    kept = total = 0
+    for record in tower_records(data_dir, "test")[:limit]:
+        query = record["messages"][0]["content"][1]["text"]
+        text = processor.apply_chat_template(build_inference_messages(query, None, "mr"), tokenize=False,
+                                             add_generation_prompt=True)
+        inputs = processor(text=[text], videos=record["videos"], return_tensors="pt").to(model.device)
+        with torch.no_grad():
+            keep = model(**inputs, return_vts_selection=True).video_keep[0].cpu()
+        labels = visible_cell_labels(json.loads(record["target"]), record["frame_size"],
+                                     inputs["video_grid_thw"][0].tolist(), float(inputs["second_per_grid_ts"][0]))
+        kept += int(keep[labels == 1].sum())
+        total += int((labels == 1).sum())
+    return round(100 * kept / max(total, 1), 1)

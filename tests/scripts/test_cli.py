@@ -42,4 +42,7 @@ def test_module_entry_point_exits_2_without_a_traceback():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "groundvts.scripts.cli", "ground", "--video", "x.mp4", "--query", "q"],
                           capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 2 and "--model" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "x.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "groundvts.scripts.cli", "ground", "--query", "q"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "--demo" in proc.stderr and "Traceback" not in proc.stderr

@@ -194,7 +194,7 @@ def test_cli_ground_with_the_random_model_and_bad_input(tmp_path, capsys):
     assert ground_cli.main(["--model", folder, "--video", video, "--query", "the man walks", "--max-new-tokens", "3"]) == 0
     assert "answer:" in capsys.readouterr().out  # random weights: garbage answer, no crash
     bad = {
-        "no model": ["--video", video, "--query", "q"],
+        "no video": ["--model", folder, "--query", "q"],
         "missing video": ["--model", folder, "--video", str(tmp_path / "none.mp4"), "--query", "q"],
         "not groundvts": ["--model", str(tmp_path), "--video", video, "--query", "q"],
         "bad ratio": ["--model", folder, "--video", video, "--query", "q", "--keep-ratio", "0"],

@@ -25,6 +25,11 @@ def test_every_row_has_the_moment_retrieval_metrics(micro_run):
     assert list(report["results"]) == ["mean_window", "base_2fps_dense", "uniform_1fps", "token_no_pe"]
     for metrics in report["results"].values():
         assert all(0.0 <= metrics[key] <= 100.0 for key in METRICS)
+    # The share of the target's tokens that reached the LLM: all of them for dense models, half the video for VTS.
+    results = report["results"]
+    assert "target_tokens_kept" not in results["mean_window"]
+    assert results["base_2fps_dense"]["target_tokens_kept"] == results["uniform_1fps"]["target_tokens_kept"] == 100.0
+    assert 0.0 <= results["token_no_pe"]["target_tokens_kept"] <= 100.0
     # Every test query got a prediction row from `groundvts infer`.
     rows = [json.loads(line) for line in (micro_run / "token_no_pe.test.jsonl").read_text().splitlines()]
     assert len(rows) == 3

@@ -1,0 +1,167 @@
+"""Visual Token Sampling (VTS), GroundVTS §3.3.
+
+Scores every projected visual token of a video against the mean embedding of the text query,
+keeps K = ceil(rho * N) of them and re-weights the kept ones:
+
+    w   = softmax((Wv v) . (Wq q) / tau)                                   (eqs. 2-3)
+    z   = softmax((log w + g) / tau_g),  g ~ Gumbel(0, 1)                    (eq. 4, training only)
+    z~  = hard_topK(w) + z - stopgrad(z)                                     (eqs. 5-6)
+    w^_i = exp(w_i / tau') z~_i / sum_j exp(w_j / tau') z~_j,  v~_i = w^_i MLP(v_i)   (eq. 7)
+
+This file is Hub-facing: it is copied flat next to the weights, so it imports nothing relative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+VTS_STRATEGIES = ("token", "frame", "uniform", "random", "parameter_free", "dense")
+VTS_TRAIN_SELECTIONS = ("gumbel", "topk")
+VTS_QUERY_POOLINGS = ("query_mask", "prompt")
+
+# Strategies that only choose tokens: kept tokens reach the LLM unchanged and no VTS weight is used.
+FIXED_RULE_STRATEGIES = ("uniform", "random", "parameter_free", "dense")
+
+
+def validate_vts_config(config) -> None:
+    """Raise a clear error for VTS config values that cannot work."""
+    if not 0.0 < float(config.vts_keep_ratio) <= 1.0:
+        raise ValueError(f"vts_keep_ratio (rho) must be in (0, 1], got {config.vts_keep_ratio}.")
+    if config.vts_strategy not in VTS_STRATEGIES:
+        raise ValueError(f"vts_strategy must be one of {VTS_STRATEGIES}, got {config.vts_strategy!r}.")
+    if config.vts_train_selection not in VTS_TRAIN_SELECTIONS:
+        raise ValueError(
+            f"vts_train_selection must be one of {VTS_TRAIN_SELECTIONS}, got {config.vts_train_selection!r}."
+        )
+    if config.vts_query_pooling not in VTS_QUERY_POOLINGS:
+        raise ValueError(f"vts_query_pooling must be one of {VTS_QUERY_POOLINGS}, got {config.vts_query_pooling!r}.")
+    for name in ("vts_temperature", "vts_gumbel_temperature", "vts_weight_temperature"):
+        if not float(getattr(config, name)) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(config, name)}.")
+    if int(config.vts_reduction_dim) < 1:
+        raise ValueError(f"vts_reduction_dim must be >= 1, got {config.vts_reduction_dim}.")
+
+
+def num_kept(num_tokens: int, keep_ratio: float) -> int:
+    """K = ceil(rho * N), at least 1 when there is anything to keep."""
+    # The epsilon guards against float noise such as 0.5 * 6 = 3.0000000000000004 -> 4.
+    return min(num_tokens, max(1, math.ceil(keep_ratio * num_tokens - 1e-9))) if num_tokens else 0
+
+
+@dataclass
+class VideoTokenSelection:
+    """What VTS did to one video: `keep[i]` says whether token i reaches the LLM."""
+
+    keep: torch.Tensor  # (N,) bool
+    scores: torch.Tensor | None  # (N,) relevance (w for learned strategies, cosine for parameter_free)
+    embeds: torch.Tensor  # (K, D) what the LLM receives for the kept tokens, in original order
+
+
+class VisualTokenSampler(nn.Module):
+    """Query-guided token sampler. Reads its hyper-parameters from `config` at call time,
+    so `model.config.vts_keep_ratio = 0.25` takes effect without rebuilding the model."""
+
+    def __init__(self, config, hidden_size: int):
+        super().__init__()
+        self.config = config
+        reduction_dim = int(config.vts_reduction_dim)
+        self.wv = nn.Linear(hidden_size, reduction_dim, bias=False)
+        self.wq = nn.Linear(hidden_size, reduction_dim, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+
+    def forward(
+        self,
+        video_embeds: list[torch.Tensor],
+        queries: torch.Tensor,
+        frame_sizes: list[int],
+        generator: torch.Generator | None = None,
+    ) -> list[VideoTokenSelection]:
+        """Select and re-weight the tokens of each video.
+
+        video_embeds: one (N_i, D) tensor per video, tokens in temporal-major order.
+        queries: (num_videos, D) mean query embedding of the sample each video belongs to.
+        frame_sizes: tokens per frame (per temporal step) of each video, for frame-level strategies.
+        """
+        strategy = self.config.vts_strategy
+        rho = float(self.config.vts_keep_ratio)
+        selections = []
+        for video, query, frame_size in zip(video_embeds, queries, frame_sizes):
+            if strategy == "dense":
+                keep = torch.ones(video.shape[0], dtype=torch.bool, device=video.device)
+                selections.append(VideoTokenSelection(keep=keep, scores=None, embeds=video))
+            elif strategy == "uniform":
+                selections.append(self._fixed(video, _uniform_frames(video.shape[0], frame_size, rho), None))
+            elif strategy == "random":
+                selections.append(self._fixed(video, _random_tokens(video.shape[0], rho, generator), None))
+            elif strategy == "parameter_free":
+                scores = F.cosine_similarity(video.float(), query.float()[None], dim=-1)
+                keep = _topk_mask(scores, num_kept(video.shape[0], rho))
+                selections.append(self._fixed(video, keep, scores))
+            else:
+                selections.append(self._learned(video, query, frame_size, rho, strategy, generator))
+        return selections
+
+    @staticmethod
+    def _fixed(video: torch.Tensor, keep: torch.Tensor, scores: torch.Tensor | None) -> VideoTokenSelection:
+        keep = keep.to(video.device)
+        return VideoTokenSelection(keep=keep, scores=scores, embeds=video[keep])
+
+    def relevance(self, video: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """w = softmax((Wv v)(Wq q) / tau) over the tokens of one video (eqs. 2-3), in float32."""
+        logits = (self.wv(video) @ self.wq(query.to(video.dtype))).float()
+        return torch.softmax(logits / float(self.config.vts_temperature), dim=-1)
+
+    def _learned(self, video, query, frame_size, rho, strategy, generator) -> VideoTokenSelection:
+        weights = self.relevance(video, query)
+        if strategy == "frame":
+            frame_scores = weights.view(-1, frame_size).mean(-1)
+            kept_frames = _topk_mask(frame_scores, num_kept(frame_scores.shape[0], rho))
+            hard = kept_frames.repeat_interleave(frame_size)
+            soft_hard = hard.to(weights.dtype)
+        else:
+            hard = _topk_mask(weights, num_kept(weights.shape[0], rho))
+            soft_hard = hard.to(weights.dtype)
+            if self.training and self.config.vts_train_selection == "gumbel":
+                # Straight-through Gumbel-softmax: the forward value stays the hard top-K mask,
+                # the gradient flows through the relaxed z into Wv / Wq.
+                z = torch.softmax((torch.log(weights + 1e-20) + _gumbel_like(weights, generator))
+                                  / float(self.config.vts_gumbel_temperature), dim=-1)
+                soft_hard = soft_hard + z - z.detach()
+        scaled = torch.exp(weights / float(self.config.vts_weight_temperature)) * soft_hard
+        # The denominator runs over all tokens so that dropped tokens still receive STE gradient.
+        token_weights = (scaled / scaled.sum())[hard]
+        kept = video[hard]
+        embeds = token_weights.to(kept.dtype)[:, None] * self.mlp(kept)
+        return VideoTokenSelection(keep=hard, scores=weights, embeds=embeds)
+
+
+def _topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    keep = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
+    keep[torch.topk(scores, k, sorted=False).indices] = True
+    return keep
+
+
+def _uniform_frames(num_tokens: int, frame_size: int, rho: float) -> torch.Tensor:
+    """Keep ceil(rho * F) evenly spaced whole frames (rho = 0.5 at 2 fps is 1 fps)."""
+    num_frames = num_tokens // frame_size
+    k = num_kept(num_frames, rho)
+    frames = torch.zeros(num_frames, dtype=torch.bool)
+    frames[(torch.arange(k) * num_frames) // k] = True
+    return frames.repeat_interleave(frame_size)
+
+
+def _random_tokens(num_tokens: int, rho: float, generator: torch.Generator | None) -> torch.Tensor:
+    keep = torch.zeros(num_tokens, dtype=torch.bool)
+    keep[torch.randperm(num_tokens, generator=generator)[: num_kept(num_tokens, rho)]] = True
+    return keep
+
+
+def _gumbel_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    uniform = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    return -torch.log((-torch.log(uniform.clamp_min(1e-20))).clamp_min(1e-20))
