@@ -29,6 +29,25 @@ def test_bundled_folder_is_a_small_hub_repo_with_examples():
     assert examples and all(e.video.is_file() and e.query and e.truth[0] < e.truth[1] for e in examples)
 
 
+def test_bundled_remote_code_is_the_packages_current_code():
+    """The bundled folder runs its own copy of the flat model files: keep it in step with the package."""
+    from pathlib import Path
+
+    import groundvts.modeling
+    import groundvts.processing
+
+    package_dirs = [Path(groundvts.modeling.__file__).parent, Path(groundvts.processing.__file__).parent]
+    bundled = sorted(TINY_MODEL_DIR.glob("*.py"))
+    assert bundled
+    for copy in bundled:
+        source = next((d / copy.name for d in package_dirs if (d / copy.name).is_file()), None)
+        assert source is not None, f"{copy.name} has no counterpart in modeling/ or processing/"
+        assert copy.read_text() == source.read_text(), (
+            f"{copy} differs from {source}: copy the package file over it (the weights do not change), then run"
+            " these tests again."
+        )
+
+
 CHILD = """
 import json, torch
 from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor
