@@ -1,7 +1,8 @@
 """The paper's token-selection comparison (Table 5) at small scale, on the synthetic benchmark, end to end on CPU.
 
     groundvts synthetic-benchmark --out runs/synthetic                      # full run (see the defaults)
-    groundvts synthetic-benchmark --out runs/tiny --num-train 8 --num-test 4 --base-steps 2 --finetune-steps 1
+    groundvts synthetic-benchmark --out runs/tiny --num-train 8 --num-test 4 --tower-steps 2 --base-steps 2 \
+        --selection-steps 1 --joint-steps 1 --finetune-steps 1                 # a smoke test
 
 Every step uses the same code paths as the real benchmarks:
 1. `make-synthetic` writes videos and Charades-STA-format annotations (train / val / test);
@@ -10,9 +11,11 @@ Every step uses the same code paths as the real benchmarks:
 3. a tiny Qwen2.5-VL-architecture model is trained from scratch, dense at 2 fps (the "base"): first its vision
    tower alone on a pre-task whose labels come from the generator (`synthetic_tower`: "is the target visible in this
    token's cell?"), then stage 0 trains the language model with the tower frozen;
-4. each variant starts from the base, trains its selection (stage 1, VTS only, learned variants) and then the
-   LLM LoRA + VTS + projector (stage 3), is merged, and is evaluated with `groundvts infer` + `groundvts evaluate`
-   on the test split.
+4. each variant starts from the base and runs the three GroundVTS stages: its selection (stage 1, VTS only,
+   learned variants), LLM LoRA + VTS + projector on video QA about the same videos (stage 2; the paper uses
+   LLaVA-Video-178K), then on grounding (stage 3, continuing stage 2's adapter); it is merged and evaluated with
+   `groundvts infer` + `groundvts evaluate` on the test split, and probed for the share of the target's tokens
+   that reach the language model (`synthetic_tower.target_token_recall`).
 
 Variants, all at the same language-model token budget (1 fps dense = 2 fps at ρ = 0.5):
 
@@ -78,6 +81,8 @@ class SyntheticSettings:
     base_lr: float = 2e-3
     selection_steps: int = 1000  # VTS warm-up: at 100 steps / 1e-3 VTS kept 3 % of the target's tokens (50 % = chance)
     selection_lr: float = 1e-2
+    joint_steps: int = 300  # stage 2 on synthetic video QA (the paper's LLaVA-Video stage); 0 skips it
+    joint_lr: float = 1e-3
     finetune_steps: int = 300
     finetune_lr: float = 1e-3
     variants: tuple[str, ...] = tuple(VARIANTS)
@@ -151,6 +156,24 @@ def training_dataset(data_dir: Path, seed: int) -> Dataset:
     return eval_prompted.shuffle(seed=seed)
 
 
+VIDEO_QA_QUESTION = "Which coloured shape changes in the video?"
+
+
+def video_qa_dataset(data_dir: Path, seed: int) -> Dataset:
+    """Stage 2's data for this domain: the paper's joint stage trains on general video instructions (LLaVA-Video-178K);
+    here one question per train video about what it shows, answered from the generator's manifest."""
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    rows = [
+        {"messages": [
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": VIDEO_QA_QUESTION}]},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": f"A {sample['target']['color']} {sample['target']['shape']}."}]},
+        ], "videos": [str(data_dir / "videos" / f"{sample['video_id']}.mp4")]}
+        for sample in manifest["samples"] if sample["split"] == "train"
+    ]
+    return Dataset.from_list(rows).shuffle(seed=seed)
+
+
 def video_collator(processor: Any, fps: float) -> Any:
     """A caching collator; the runs at one fps share it, so each video is decoded once per fps."""
     from groundvts.trainers import GroundVTSVideoCollator
@@ -210,9 +233,12 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
 
 
 def finetune_variant(
-    name: str, base: Path, out: Path, settings: SyntheticSettings, dataset: Dataset, collators: dict
+    name: str, base: Path, out: Path, settings: SyntheticSettings, dataset: Dataset, collators: dict,
+    qa_dataset: Dataset | None = None,
 ) -> Path:
-    """Selection warm-up (learned variants) then LoRA fine-tuning, merged and saved with its processor."""
+    """The GroundVTS stages from the base: VTS warm-up (stage 1, learned variants), joint LoRA on video QA (stage 2,
+    when `qa_dataset` and `joint_steps`), grounding LoRA (stage 3, continuing stage 2's adapter); merged and saved
+    with its processor."""
     from groundvts.trainers.loading import load_model_and_processor
 
     spec = VARIANTS[name]
@@ -224,6 +250,9 @@ def finetune_variant(
     if spec["learned"]:
         model = train_stage(model, processor, dataset, out / f"{name}_stage1", 1, settings.selection_steps,
                             settings.selection_lr, spec["fps"], settings, collator)
+    if qa_dataset is not None and settings.joint_steps:
+        model = train_stage(model, processor, qa_dataset, out / f"{name}_stage2", 2, settings.joint_steps,
+                            settings.joint_lr, spec["fps"], settings, collator)
     model = train_stage(model, processor, dataset, out / f"{name}_stage3", 3, settings.finetune_steps,
                         settings.finetune_lr, spec["fps"], settings, collator)
     final = out / name
@@ -278,6 +307,7 @@ def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
     make_synthetic_benchmark(data_dir, seed=settings.seed, num_train=settings.num_train, num_val=0,
                              num_test=settings.num_test, overwrite=True, **settings.generator)
     dataset = training_dataset(data_dir, settings.seed)
+    qa_dataset = video_qa_dataset(data_dir, settings.seed)
     timings["data_s"] = time.perf_counter() - started
     results: dict[str, Any] = {"mean_window": mean_window_metrics(data_dir, out)}
 
@@ -288,7 +318,7 @@ def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
     results["base_2fps_dense"] = evaluate_model(base, data_dir, out)
     for name in settings.variants:
         started = time.perf_counter()
-        final = finetune_variant(name, base, out, settings, dataset, collators)
+        final = finetune_variant(name, base, out, settings, dataset, collators, qa_dataset)
         timings[f"{name}_s"] = time.perf_counter() - started
         results[name] = evaluate_model(final, data_dir, out)
     report = {"settings": asdict(settings), "timings_s": timings, "tower_accuracy": tower_accuracy, "results": results}
@@ -313,10 +343,11 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Path, SyntheticSettin
         prog="groundvts synthetic-benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder (data, models, predictions, results.json)")
-    for name in ("seed", "num_train", "num_test", "tower_steps", "base_steps", "selection_steps", "finetune_steps",
+    for name in ("seed", "num_train", "num_test", "tower_steps", "base_steps", "selection_steps", "joint_steps",
+                 "finetune_steps",
                  "batch_size", "frame_side", "hidden", "layers", "vision_depth", "vision_hidden"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("tower_lr", "base_lr", "selection_lr", "finetune_lr"):
+    for name in ("tower_lr", "base_lr", "selection_lr", "joint_lr", "finetune_lr"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--variants", nargs="+", default=list(defaults.variants), choices=sorted(VARIANTS))
     add_scene_arguments(parser.add_argument_group("scenes (as `groundvts make-synthetic`; benchmark defaults)"))

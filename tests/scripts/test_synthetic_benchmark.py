@@ -35,6 +35,24 @@ def test_every_row_has_the_moment_retrieval_metrics(micro_run):
     assert len(rows) == 3
 
 
+def test_every_variant_ran_the_groundvts_stages(micro_run):
+    # token_no_pe learns its selection (stage 1); both variants train LoRA on video QA (2), then on grounding (3).
+    for stage in ("token_no_pe_stage1", "token_no_pe_stage2", "token_no_pe_stage3", "uniform_1fps_stage2",
+                  "uniform_1fps_stage3"):
+        assert (micro_run / stage).is_dir(), stage
+    assert not (micro_run / "uniform_1fps_stage1").exists()  # fixed-rule selection: nothing to warm up
+
+
+def test_video_qa_asks_about_each_train_video(micro_run):
+    manifest = json.loads((micro_run / "data" / "manifest.json").read_text())
+    qa = synthetic_benchmark.video_qa_dataset(micro_run / "data", seed=0)
+    train = {s["video_id"]: s["target"] for s in manifest["samples"] if s["split"] == "train"}
+    assert len(qa) == len(train)
+    for row in qa:
+        target = train[row["videos"][0].rsplit("/", 1)[-1].removesuffix(".mp4")]
+        assert row["messages"][1]["content"][0]["text"] == f"A {target['color']} {target['shape']}."
+
+
 def test_variants_carry_their_selection_and_sampling(micro_run):
     base = json.loads((micro_run / "base" / "config.json").read_text())
     assert base["vts_strategy"] == "dense"
