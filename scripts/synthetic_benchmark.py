@@ -156,18 +156,20 @@ def training_dataset(data_dir: Path, seed: int) -> Dataset:
     return eval_prompted.shuffle(seed=seed)
 
 
-VIDEO_QA_QUESTION = "Which coloured shape changes in the video?"
+VIDEO_QA_QUESTION = "What happens to the shape in the video?"
+# Answers a tower trained for "is the target here?" can support: what changes over time, not colour or shape.
+VIDEO_QA_ANSWERS = {"appear": "It appears.", "disappear": "It disappears.", "move": "It moves.",
+                    "recolor": "It changes colour.", "grow": "It grows.", "shrink": "It shrinks."}
 
 
 def video_qa_dataset(data_dir: Path, seed: int) -> Dataset:
     """Stage 2's data for this domain: the paper's joint stage trains on general video instructions (LLaVA-Video-178K);
-    here one question per train video about what it shows, answered from the generator's manifest."""
+    here one question per train video about what happens in it, answered from the generator's manifest."""
     manifest = json.loads((data_dir / "manifest.json").read_text())
     rows = [
         {"messages": [
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": VIDEO_QA_QUESTION}]},
-            {"role": "assistant", "content": [
-                {"type": "text", "text": f"A {sample['target']['color']} {sample['target']['shape']}."}]},
+            {"role": "assistant", "content": [{"type": "text", "text": VIDEO_QA_ANSWERS[sample["target"]["event"]]}]},
         ], "videos": [str(data_dir / "videos" / f"{sample['video_id']}.mp4")]}
         for sample in manifest["samples"] if sample["split"] == "train"
     ]

@@ -50,7 +50,8 @@ def test_video_qa_asks_about_each_train_video(micro_run):
     assert len(qa) == len(train)
     for row in qa:
         target = train[row["videos"][0].rsplit("/", 1)[-1].removesuffix(".mp4")]
-        assert row["messages"][1]["content"][0]["text"] == f"A {target['color']} {target['shape']}."
+        answer = row["messages"][1]["content"][0]["text"]
+        assert answer == {"appear": "It appears.", "disappear": "It disappears."}[target["event"]]
 
 
 def test_variants_carry_their_selection_and_sampling(micro_run):
@@ -91,3 +92,9 @@ def test_cli_scene_defaults_are_the_benchmark_scenes():
     _, settings = synthetic_benchmark.parse_settings(["--out", "unused"])
     assert settings.generator["width"] == 56 and settings.generator["shape_size"] == 17.0
     assert {k: settings.generator[k] for k in synthetic_benchmark.BENCHMARK_SCENES} == synthetic_benchmark.BENCHMARK_SCENES
+
+
+def test_video_qa_answers_every_event_the_generator_makes():
+    from groundvts.scripts.synthetic_scenes import EVENT_TYPES
+
+    assert set(synthetic_benchmark.VIDEO_QA_ANSWERS) == set(EVENT_TYPES)
