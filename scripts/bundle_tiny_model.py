@@ -62,18 +62,17 @@ def write_card(path: Path, preamble: str) -> None:
 
 def write_examples(out_dir: Path, report: dict[str, Any], count: int) -> list[dict[str, Any]]:
     """`count` held-out videos of the run's scene settings at `EXAMPLES_SEED`, with examples.json."""
-    from .make_synthetic import make_synthetic_benchmark
+    from .make_synthetic import make_synthetic_benchmark, read_split
 
     examples_dir = out_dir / "examples"
     examples_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         make_synthetic_benchmark(scratch, seed=EXAMPLES_SEED, num_train=0, num_val=0, num_test=count,
                                  **report["settings"]["generator"])
-        manifest = json.loads((Path(scratch) / "manifest.json").read_text())
         rows = []
-        for sample in manifest["samples"]:
-            name = f"{sample['video_id']}.mp4"
-            shutil.copy(Path(scratch) / "videos" / name, examples_dir / name)
+        for sample in read_split(scratch, "test")[0]:
+            name = Path(sample["video"]).name
+            shutil.copy(sample["video"], examples_dir / name)
             rows.append({"video": name, "query": sample["query"], "start": sample["window"][0],
                          "end": sample["window"][1]})
     (examples_dir / "examples.json").write_text(json.dumps(rows, indent=1) + "\n")

@@ -236,6 +236,16 @@ def make_synthetic_benchmark(
     }
 
 
+def read_split(out_dir: str | Path, split: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The manifest samples of `split` in a `make_synthetic_benchmark` folder, each with its `video` path added, and
+    the generator settings."""
+    out_dir = Path(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    samples = [{**sample, "video": str(out_dir / "videos" / f"{sample['video_id']}.mp4")}
+               for sample in manifest["samples"] if sample["split"] == split]
+    return samples, manifest["settings"]
+
+
 def _write_annotations(out: Path, samples: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The txt of each split and the duration csvs; returns the file names written."""
     written = []

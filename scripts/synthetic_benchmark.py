@@ -165,13 +165,14 @@ VIDEO_QA_ANSWERS = {"appear": "It appears.", "disappear": "It disappears.", "mov
 def video_qa_dataset(data_dir: Path, seed: int) -> Dataset:
     """Stage 2's data for this domain: the paper's joint stage trains on general video instructions (LLaVA-Video-178K);
     here one question per train video about what happens in it, answered from the generator's manifest."""
-    manifest = json.loads((data_dir / "manifest.json").read_text())
+    from .make_synthetic import read_split
+
     rows = [
         {"messages": [
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": VIDEO_QA_QUESTION}]},
             {"role": "assistant", "content": [{"type": "text", "text": VIDEO_QA_ANSWERS[sample["target"]["event"]]}]},
-        ], "videos": [str(data_dir / "videos" / f"{sample['video_id']}.mp4")]}
-        for sample in manifest["samples"] if sample["split"] == "train"
+        ], "videos": [sample["video"]]}
+        for sample in read_split(data_dir, "train")[0]
     ]
     return Dataset.from_list(rows).shuffle(seed=seed)
 
@@ -214,7 +215,7 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
 
     from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
 
-    from .synthetic_tower import tower_records, train_tower
+    from .synthetic_tower import TOWER_GROUPS, tower_records, train_tower
 
     processor = synthetic_processor(settings, BASE_FPS)
     torch.manual_seed(settings.seed)
@@ -226,7 +227,7 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
             model, collator, tower_records(data_dir, "train"), tower_records(data_dir, "test"), out / "tower_run",
             settings.tower_steps, settings.tower_lr, settings.batch_size, settings.seed,
         )
-        freeze = ("vision", "projector")
+        freeze = TOWER_GROUPS
     model = train_stage(model, processor, dataset, out / "base_run", 0, settings.base_steps, settings.base_lr,
                         BASE_FPS, settings, collator, freeze)
     model.save_pretrained(out / "base")
@@ -346,8 +347,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Path, SyntheticSettin
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder (data, models, predictions, results.json)")
     for name in ("seed", "num_train", "num_test", "tower_steps", "base_steps", "selection_steps", "joint_steps",
-                 "finetune_steps",
-                 "batch_size", "frame_side", "hidden", "layers", "vision_depth", "vision_hidden"):
+                 "finetune_steps", "batch_size", "frame_side", "hidden", "layers", "vision_depth", "vision_hidden"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("tower_lr", "base_lr", "selection_lr", "joint_lr", "finetune_lr"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))

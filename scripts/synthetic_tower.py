@@ -5,7 +5,7 @@ Trained from scratch together with the language model, a tiny tower's tokens bar
 tower (encoder + projector) is first trained alone: every merged video token's output is fitted (MSE) to one of two
 fixed random vectors, "the target is visible in this token's cell at the midpoint of its temporal patch" or not, with
 labels from the generator's manifest. Stage 0 then trains the language model with the tower frozen
-(`GroundVTSSFTConfig(freeze=["vision", "projector"])`).
+(`GroundVTSSFTConfig(freeze=TOWER_GROUPS)`).
 
 The labels assume static objects, so the scenes must use the appear / disappear events only.
 """
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 STATIC_EVENTS = ("appear", "disappear")
+TOWER_GROUPS = ("vision", "projector")  # what the pre-task trains, and stage 0 then keeps frozen
 
 
 def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], grid_thw: list[int],
@@ -45,14 +46,16 @@ def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], gri
 
 def tower_records(data_dir: Path, split: str) -> list[dict[str, Any]]:
     """One record per sample of `split`: the video (for the collator) and the target and frame size (for the labels)."""
-    manifest = json.loads((data_dir / "manifest.json").read_text())
-    frame_size = [manifest["settings"]["width"], manifest["settings"]["height"]]
+    from .make_synthetic import read_split
+
+    samples, settings = read_split(data_dir, split)
+    frame_size = [settings["width"], settings["height"]]
     return [
         {"messages": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": sample["query"]}]},
                       {"role": "assistant", "content": [{"type": "text", "text": "."}]}],  # text unused: the collator needs both
-         "videos": [str(data_dir / "videos" / f"{sample['video_id']}.mp4")],
+         "videos": [sample["video"]],
          "target": json.dumps(sample["target"]), "frame_size": frame_size}  # JSON: one Arrow type for every row
-        for sample in manifest["samples"] if sample["split"] == split
+        for sample in samples
     ]
 
 
@@ -81,10 +84,11 @@ class TowerMatchingTrainer(Trainer):
     """Trains the vision tower alone: MSE between each video token and the fixed vector of its label."""
 
     def __init__(self, model: Any, args: TrainingArguments, **kwargs: Any) -> None:
-        visual = model.model.visual
-        vision_ids = {id(p) for p in visual.parameters()}
-        for param in model.parameters():
-            param.requires_grad_(id(param) in vision_ids)
+        from groundvts.trainers.stages import parameter_groups
+
+        groups = parameter_groups(model)
+        for name, param in model.named_parameters():
+            param.requires_grad_(groups[name] in TOWER_GROUPS)
         generator = torch.Generator().manual_seed(args.seed)
         self.codebook = torch.randn(2, model.config.text_config.hidden_size, generator=generator)
         super().__init__(model=model, args=args, **kwargs)

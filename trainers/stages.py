@@ -140,7 +140,8 @@ def assert_stage(model: nn.Module, stage: int, freeze: tuple[str, ...] | list[st
         missing.append("lora")
     if wrong or missing:
         raise RuntimeError(
-            f"Stage {stage}{f' (freezing {sorted(freeze)})' if freeze else ''} must train exactly {sorted(allowed)}; trainable outside it: {wrong or 'none'}, with"
+            f"Stage {stage}{f' (freezing {sorted(freeze)})' if freeze else ''} must train exactly {sorted(allowed)};"
+            f" trainable outside it: {wrong or 'none'}, with"
             f" nothing trainable: {missing or 'none'}. Counts: {counts}"
             + (" (stages 2 and 3 need a LoRA adapter: pass `peft_config`)." if "lora" in missing else "")
         )
@@ -151,9 +152,8 @@ class StageCallback(TrainerCallback):
     """Applies the stage's freeze spec before the optimizer is built and asserts it when training starts."""
 
     def __init__(self, stage: int, freeze: tuple[str, ...] | list[str] = ()) -> None:
-        self.stage = check_stage(stage)
-        self.freeze = tuple(freeze)
-        trainable_groups(stage, self.freeze)  # fail at construction on a bad group name
+        trainable_groups(stage, freeze)  # fail at construction on a bad stage or group name
+        self.stage, self.freeze = stage, tuple(freeze)
         self.counts: dict[str, dict[str, int]] | None = None
 
     def on_init_end(self, args: Any, state: Any, control: Any, model: nn.Module | None = None, **kwargs: Any):
