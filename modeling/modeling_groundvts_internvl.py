@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import InternVLForConditionalGeneration, InternVLModel
 from transformers.conversion_mapping import (
@@ -38,11 +37,14 @@ from transformers.models.internvl.modeling_internvl import (
     InternVLModelOutputWithPast,
     InternVLPreTrainedModel,
 )
+from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_internvl import GroundVTSInternVLConfig, frame_token_count
 from .token_pruning import (
     PrunedLayout,
+    append_generated_positions,
     contiguous_positions,
+    grow_generation_masks,
     items_per_row,
     query_token_mask,
     repeat_row_blocks,
@@ -132,6 +134,7 @@ class GroundVTSInternVLModel(InternVLModel):
         self.position_deltas = None
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -148,8 +151,9 @@ class GroundVTSInternVLModel(InternVLModel):
         labels: torch.LongTensor | None = None,
         return_vts_selection: bool = False,
         mm_encoder_outputs: dict | None = None,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSInternVLModelOutputWithPast:
+    ) -> tuple | GroundVTSInternVLModelOutputWithPast:
         r"""
         mm_token_type_ids (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
             0 text, 1 still-image tokens, 2 `<IMG_CONTEXT>` tokens of video frames (from the GroundVTS processor).
@@ -164,6 +168,10 @@ class GroundVTSInternVLModel(InternVLModel):
             Only used to keep labelled tokens (the answer) out of the VTS query.
         return_vts_selection (`bool`, *optional*):
             Also return per-video keep masks and relevance scores.
+        prompt_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+            1 on prompt tokens, 0 on tokens generated after the prompt; tokens marked 0 never join the VTS query,
+            so the selection depends on the prompt only. `generate` maintains it; without it every token counts
+            as prompt.
 
         `hidden_states` and `attentions` (when requested) are in the pruned layout; `last_hidden_state` is
         scattered back to the input length.
@@ -198,7 +206,8 @@ class GroundVTSInternVLModel(InternVLModel):
 
         selections = token_keep = video_tokens = None
         if image_features is not None and self._vts_requested(mm_token_type_ids, video_num_frames):
-            for name, value in (("mm_token_type_ids", mm_token_type_ids), ("query_mask", query_mask)):
+            named = (("mm_token_type_ids", mm_token_type_ids), ("query_mask", query_mask), ("prompt_mask", prompt_mask))
+            for name, value in named:
                 if value is not None and tuple(value.shape) != (batch_size, length):
                     raise ValueError(f"`{name}` has shape {tuple(value.shape)} but the input is {(batch_size, length)}.")
             mm_token_type_ids = mm_token_type_ids.to(inputs_embeds.device)
@@ -220,7 +229,7 @@ class GroundVTSInternVLModel(InternVLModel):
             if tokens_per_video:
                 vision_tokens = image_tokens | (mm_token_type_ids != 0)
                 query_tokens = query_token_mask(
-                    vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling
+                    vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling, prompt_mask
                 )
                 video_embeds = list(inputs_embeds[video_tokens].split(tokens_per_video))
                 selections, token_keep = run_vts(
@@ -264,6 +273,7 @@ class GroundVTSInternVLModel(InternVLModel):
             position_ids=position_ids,
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
+            return_dict=True,
             **kwargs,
         )
         hidden = outputs.last_hidden_state
@@ -322,6 +332,7 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
         # VTS needs the query and the frame features in one pass; no pre-encoding in generate.
         return False
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -340,10 +351,12 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
         query_mask: torch.Tensor | None = None,
         return_vts_selection: bool = False,
         mm_encoder_outputs: dict | None = None,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSInternVLCausalLMOutputWithPast:
-        r"""Same as InternVL's forward, plus `mm_token_type_ids`, `video_num_frames`, `query_mask` and
-        `return_vts_selection` (see the inner model). Without `mm_token_type_ids` and `video_num_frames` no VTS
+    ) -> tuple | GroundVTSInternVLCausalLMOutputWithPast:
+        r"""Same as InternVL's forward, plus `mm_token_type_ids`, `video_num_frames`, `query_mask`,
+        `return_vts_selection` and `prompt_mask` (see the inner model). `return_dict=False` returns the output's
+        `to_tuple()`, as in InternVL. Without `mm_token_type_ids` and `video_num_frames` no VTS
         runs (plain InternVL). `image_sizes` is accepted for compatibility and unused, as in InternVL."""
         outputs = self.model(
             input_ids=input_ids,
@@ -360,6 +373,8 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
             labels=labels,
             return_vts_selection=return_vts_selection,
             mm_encoder_outputs=mm_encoder_outputs,
+            prompt_mask=prompt_mask,
+            return_dict=True,
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
@@ -423,12 +438,15 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
         if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
             model_kwargs["attention_mask"] = outputs.pruned_attention_mask
             model_kwargs["position_ids"] = outputs.pruned_position_ids
-        if (query_mask := model_kwargs.get("query_mask")) is not None:
-            # Generated tokens are never part of the question; keeps the mask aligned with input_ids.
-            model_kwargs["query_mask"] = F.pad(query_mask, (0, num_new_tokens), value=0)
-        return super()._update_model_kwargs_for_generation(
+        # Generated tokens never join the VTS query (matters without a cache, where every step re-runs VTS).
+        grow_generation_masks(model_kwargs, outputs, num_new_tokens)
+        position_ids = model_kwargs.pop("position_ids", None)
+        model_kwargs = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
+        if position_ids is not None:
+            model_kwargs["position_ids"] = append_generated_positions(position_ids, num_new_tokens)
+        return model_kwargs
 
 
 # transformers renames legacy checkpoint keys (`language_model.model.*`, `vision_tower.*`) only for classes it

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import evaluate
 import pytest
-from shared_data import SHARED_DATA
+from shared_data import SHARED_DATA, require_shared
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 METRICS_DIR = REPO_ROOT / "evaluate_metrics"
@@ -26,5 +26,4 @@ def load_metric():
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"real annotation files expected at {SHARED_DATA.resolve()}"
-    return SHARED_DATA
+    return require_shared(SHARED_DATA)

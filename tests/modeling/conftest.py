@@ -1,8 +1,17 @@
 import pytest
 import torch
 
+from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
-from tiny_models import spread_vts_scores, tiny_qwen_config
+from tiny_models import (
+    collate,
+    collate_internvl,
+    internvl_sample,
+    spread_vts_scores,
+    tiny_internvl_config,
+    tiny_qwen_config,
+    video_sample,
+)
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +20,33 @@ def qwen_model():
     model = GroundVTSQwen2_5_VLForConditionalGeneration(tiny_qwen_config()).eval()
     spread_vts_scores(model)
     return model
+
+
+@pytest.fixture(scope="session")
+def internvl_model():
+    torch.manual_seed(0)
+    model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config()).eval()
+    spread_vts_scores(model)
+    return model
+
+
+# Videos of different lengths, so that rows lose different numbers of tokens and need left padding; the third
+# InternVL row also has a still image (never sampled).
+QWEN_VIDEO_ROWS = [
+    dict(prefix=3, grid=(2, 4, 4), question=4, seed=0),
+    dict(prefix=5, grid=(3, 4, 6), question=3, seed=1),
+    dict(prefix=2, grid=(1, 6, 4), question=5, seed=2),
+]
+INTERNVL_VIDEO_ROWS = [
+    dict(prefix=3, frames=3, question=4, seed=0),
+    dict(prefix=5, frames=5, question=3, seed=1),
+    dict(prefix=2, frames=1, question=5, seed=2, image=True),
+]
+
+
+@pytest.fixture(params=["qwen", "internvl"])
+def video_backbone(request, qwen_model, internvl_model):
+    """(model, left-padded 3-row video batch with `query_mask`) of each backbone."""
+    if request.param == "qwen":
+        return qwen_model, collate([video_sample(**row) for row in QWEN_VIDEO_ROWS], "left")
+    return internvl_model, collate_internvl([internvl_sample(**row) for row in INTERNVL_VIDEO_ROWS], "left")

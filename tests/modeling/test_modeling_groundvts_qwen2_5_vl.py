@@ -105,14 +105,34 @@ def test_text_only_and_image_rows_pass_through_unchanged(qwen_model):
         assert torch.allclose(qwen_model(**image).logits, stock(**image).logits, atol=1e-6)
 
 
-def test_dense_strategy_equals_stock_qwen(qwen_model):
+def test_dense_strategy_equals_stock_qwen_where_the_position_rules_agree(qwen_model):
+    """At 0.5 s per grid (one temporal id per grid) these videos end no later in time than in space, so the
+    pretrained position rule and stock 5.23's agree, and "dense" is exactly stock Qwen2.5-VL."""
     stock = stock_copy(qwen_model)
     batch = batch_of([0, 1])
     batch.pop("query_mask")
+    batch["second_per_grid_ts"] = torch.tensor([0.5, 0.5])
     with vts_settings(qwen_model, vts_strategy="dense"), torch.no_grad():
         ours = qwen_model(**batch).logits
-    with torch.no_grad():
         theirs = stock(**batch).logits
+    valid = batch["attention_mask"].bool()
+    assert torch.allclose(ours[valid], theirs[valid], atol=1e-5)
+
+
+def test_dense_strategy_equals_stock_qwen_given_the_pretrained_positions(qwen_model):
+    """Where the rules differ (1 s per grid: the video lasts longer in time than in space), "dense" differs from
+    stock 5.23 only by the positions: stock given our positions gives our logits."""
+    stock = stock_copy(qwen_model)
+    batch = batch_of([0, 1])
+    batch.pop("query_mask")
+    rope_args = dict(video_grid_thw=batch["video_grid_thw"], second_per_grid_ts=batch["second_per_grid_ts"],
+                     attention_mask=batch["attention_mask"])
+    ours_positions, _ = qwen_model.model.get_rope_index(batch["input_ids"], batch["mm_token_type_ids"], **rope_args)
+    stock_positions, _ = stock.model.get_rope_index(batch["input_ids"], batch["mm_token_type_ids"], **rope_args)
+    assert not torch.equal(ours_positions, stock_positions)
+    with vts_settings(qwen_model, vts_strategy="dense"), torch.no_grad():
+        ours = qwen_model(**batch).logits
+        theirs = stock(**batch, position_ids=ours_positions).logits
     valid = batch["attention_mask"].bool()
     assert torch.allclose(ours[valid], theirs[valid], atol=1e-5)
 

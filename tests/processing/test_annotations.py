@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_data import SHARED_DATA
+from shared_data import SHARED_DATA, require_shared
 
 from groundvts.processing.annotations import (
     BENCHMARKS,
@@ -19,9 +19,13 @@ from groundvts.processing.annotations import (
 
 
 DATA = SHARED_DATA
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared annotation files")
 CHARADES, ANET = DATA / "charades_sta", DATA / "activitynet_captions"
 QVH, NEXTGQA = DATA / "qvhighlights", DATA / "nextgqa"
+
+
+@pytest.fixture(autouse=True)
+def _needs_shared_data():
+    require_shared(DATA)
 
 
 def _text_rows(path: Path) -> int:

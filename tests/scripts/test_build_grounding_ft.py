@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_data import SHARED_DATA
+from shared_data import SHARED_DATA, require_shared
 from datasets import load_from_disk
 
 from groundvts.processing.prompts import HD_TEMPLATES, MR_TEMPLATES, training_prompt_and_videos
@@ -17,7 +17,11 @@ from groundvts.scripts.build_grounding_ft import GroundingSource, build_groundin
 
 
 DATA = SHARED_DATA
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared annotation files")
+
+
+@pytest.fixture(autouse=True)
+def _needs_shared_data():
+    require_shared(DATA)
 CHARADES_TRAIN = DATA / "charades_sta" / "charades_sta_train.txt"
 QVH_TRAIN = DATA / "qvhighlights" / "highlight_train_release.jsonl"
 ANET_TRAIN = DATA / "activitynet_captions" / "train.json"

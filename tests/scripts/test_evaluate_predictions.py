@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from groundvts.scripts import evaluate_predictions as ev
-from shared_data import SHARED_DATA as SHARED
+from shared_data import SHARED_DATA as SHARED, require_shared
 
 STA = "a 1.0 3.0##a person opens a door.\nb 0 2##the man walks.\nc 2 6##a dog in the kitchen.\nd 0 4##sits.\n"
 
@@ -74,7 +74,7 @@ def test_nextgqa_metrics(tmp_path):
 
 def test_qvhighlights_golden_numbers_through_the_command(tmp_path):
     """moment_detr's sample predictions on the real val file give its published metrics."""
-    data = SHARED / "qvhighlights"
+    data = require_shared(SHARED / "qvhighlights")
     out = tmp_path / "r.json"
     assert ev.main(["--benchmark", "qvhighlights", "--annotations", str(data / "highlight_val_release.jsonl"),
                     "--predictions", str(data / "sample_val_preds.jsonl"), "--output", str(out)]) == 0

@@ -209,7 +209,8 @@ def test_plain_sft_config_trains_as_stage_3(tmp_path, tiny_processor, grounding_
 
 
 def test_dense_groundvts_trains_exactly_like_stock_qwen(tiny_processor, grounding_records):
-    """With VTS off, a training step (loss and every gradient) is the stock Qwen2.5-VL one: the GroundVTS path
+    """With VTS off, a training step (loss and every gradient) is the stock Qwen2.5-VL one given the pretrained
+    M-RoPE positions (modeling/mrope.py; stock 5.23 numbers text after a video differently): the GroundVTS path
     loses no video content."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -221,7 +222,11 @@ def test_dense_groundvts_trains_exactly_like_stock_qwen(tiny_processor, groundin
     stock = Qwen2_5_VLForConditionalGeneration(stock_qwen_config(ours.config)).train()
     stock.load_state_dict({k: v for k, v in ours.state_dict().items() if ".vts." not in k}, strict=True)
     ours_loss = ours(**batch).loss
-    stock_loss = stock(**{k: v for k, v in batch.items() if k != "query_mask"}).loss
+    positions, _ = ours.model.get_rope_index(
+        batch["input_ids"], batch["mm_token_type_ids"], video_grid_thw=batch["video_grid_thw"],
+        second_per_grid_ts=batch["second_per_grid_ts"], attention_mask=batch["attention_mask"],
+    )
+    stock_loss = stock(**{k: v for k, v in batch.items() if k != "query_mask"}, position_ids=positions).loss
     ours_loss.backward()
     stock_loss.backward()
     torch.testing.assert_close(ours_loss, stock_loss, rtol=0, atol=1e-6)

@@ -1,0 +1,49 @@
+"""Batched greedy `generate` equals generating each sample alone, with and without a cache, for both backbones: each
+generated token continues one past its own row's largest position. (Generation pads on the left, as for every
+decoder-only model: a right-padded row would predict its first token from a pad. Right padding is covered for the
+forward pass, which training uses, in the per-backbone tests.)"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
+from tiny_models import collate, collate_internvl, internvl_sample, spread_vts_scores, tiny_internvl_config, video_sample
+
+STEPS = 4
+QWEN_SAMPLES = [
+    dict(prefix=3, grid=(3, 4, 4), question=2, seed=0),
+    dict(prefix=1, grid=(2, 4, 6), question=5, seed=1),
+]
+INTERNVL_SAMPLES = [dict(prefix=3, frames=2, question=4, seed=0), dict(prefix=1, frames=3, question=2, seed=1)]
+
+
+@pytest.fixture(scope="module")
+def internvl_padding_model():
+    torch.manual_seed(0)
+    model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config()).eval()
+    spread_vts_scores(model)
+    return model
+
+
+def new_tokens(model, batch, use_cache):
+    with torch.no_grad():
+        out = model.generate(
+            **batch, max_new_tokens=STEPS, min_new_tokens=STEPS, do_sample=False, use_cache=use_cache
+        )
+    return out[:, batch["input_ids"].shape[1]:]
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+@pytest.mark.parametrize("padding_side", ["left"])
+@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
+def test_batched_generate_equals_one_by_one(qwen_model, internvl_padding_model, backbone, padding_side, use_cache):
+    if backbone == "qwen":
+        model, samples, make = qwen_model, [video_sample(**s) for s in QWEN_SAMPLES], collate
+    else:
+        model, samples, make = internvl_padding_model, [internvl_sample(**s) for s in INTERNVL_SAMPLES], collate_internvl
+    batched = new_tokens(model, make(samples, padding_side), use_cache)
+    for row, sample in enumerate(samples):
+        alone = new_tokens(model, make([sample], padding_side), use_cache)
+        assert torch.equal(batched[row], alone[0]), (row, batched[row].tolist(), alone[0].tolist())
