@@ -2,8 +2,10 @@
 
 Moment retrieval follows the official GroundVTS parser's forms (`a to b`, `a - b`, `a and b`, with or without
 `s`/`sec`/`seconds`; else the first two numbers; else one number with a beginning/end word) and adds `m:ss`
-clock times. Unlike the official parser, spans are sorted and clamped to [0, duration], and both fixes are
-reported as flags. Unparsable text gives `None` (it scores IoU 0 and stays in the denominator).
+clock times, signed numbers (`-3`, `−3`; a minus between two numbers is the separator) and decimals without a
+leading zero (`.5`). Unlike the official parser, spans are sorted and clamped to [0, duration], and both fixes are
+reported as flags (`swapped`, `clamped`; `raw_start`/`raw_end` keep what the answer said). Unparsable text gives
+`None` (it scores IoU 0 and stays in the denominator).
 
 Highlight detection reads `very important / important / less important from a to b, c to d; ...` into windows
 and scores every 2-s clip with the highest level overlapping it (4 / 3 / 2, else 0); spans without a level count
@@ -20,7 +22,10 @@ from .input_checks import check_positive
 from .prompts import HD_CLIP_SECONDS, HD_LEVEL_SCORES
 
 
-_NUMBER = r"(?:\d+:)?\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?"
+# A number never starts inside another one; "-"/"−" is a sign only where it cannot be the "a - b" separator (not
+# right after a word character, "." or ")"), and a decimal may drop its leading zero (".5").
+_SIGN = r"(?:(?<![\w.)])[-−])?"
+_NUMBER = rf"(?<![\w.:]){_SIGN}(?:(?:\d+:)?\d+:\d{{2}}(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
 _UNIT = r"(?:seconds?|secs?|s)\b"
 _SPAN = re.compile(rf"({_NUMBER})\s*(?:{_UNIT})?\s*(?:to|and|-|–|—)\s*({_NUMBER})\s*(?:{_UNIT})?")
 _NUMBER_ONLY = re.compile(_NUMBER)
@@ -69,11 +74,13 @@ class HighlightPrediction:
 
 
 def to_seconds(number: str) -> float:
-    """`12.5` → 12.5; `1:05` → 65.0; `1:02:03.5` → 3723.5."""
+    """`12.5` → 12.5; `.5` → 0.5; `-3` → -3.0; `1:05` → 65.0; `1:02:03.5` → 3723.5; `-1:05` → -65.0."""
+    number = number.strip().replace("−", "-")
+    sign = -1.0 if number.startswith("-") else 1.0
     seconds = 0.0
-    for part in number.split(":"):
+    for part in number.lstrip("+-").split(":"):
         seconds = seconds * 60 + float(part)
-    return seconds
+    return sign * seconds
 
 
 def _fix_window(

@@ -2,7 +2,8 @@
 
 On top of `InternVLProcessor` it
 - takes videos as file paths, decoded frames, or frames + `video_metadata` and keeps a fixed number of frames
-  (default 16, the middle frame of equal segments; short videos repeat frames), resized to the image tile size;
+  (default 16, the middle frame of equal segments of time, variable-rate files by their presentation timestamps;
+  short videos repeat frames; `max_frames` caps the count), resized to the image tile size;
 - can label frames with their time (`frame_timestamps=True`; off by default, as in the paper);
 - returns `mm_token_type_ids` (0 text, 1 still-image tokens, 2 `<IMG_CONTEXT>` tokens of video frames),
   `video_num_frames` (frames per video, in order of appearance across the batch) and `query_mask` (1 exactly on
@@ -12,11 +13,12 @@ Hub-facing: saved next to the weights with its flat helpers and loaded with
 `AutoProcessor.from_pretrained(repo, trust_remote_code=True)`.
 """
 
+import math
 from typing import Any
 
 from transformers.models.internvl.processing_internvl import InternVLProcessor
 from transformers.processing_utils import ProcessingKwargs, VideosKwargs
-from transformers.video_utils import VideoMetadata
+from transformers.utils import logging
 
 from .input_checks import check_video_call_kwargs
 from .query_mask import (
@@ -26,10 +28,21 @@ from .query_mask import (
     special_token_strings,
     tokens_in_replacements,
 )
-from .video_sampling import VideoMetadataInput, prepare_videos, segment_center_indices
+from .video_sampling import (
+    FrameChoice,
+    SampledVideoMetadata,
+    VideoMetadataInput,
+    planned_frame_count,
+    prepare_videos,
+    requested_frame_count,
+    segment_center_positions,
+)
 
+
+logger = logging.get_logger(__name__)
 
 DEFAULT_NUM_FRAMES = 16
+_METADATA_KEY = "groundvts_video_metadata"
 
 TEXT_TOKEN_TYPE, IMAGE_TOKEN_TYPE, VIDEO_TOKEN_TYPE = 0, 1, 2
 
@@ -38,12 +51,14 @@ class GroundVTSInternVLVideosKwargs(VideosKwargs, total=False):
     """Video arguments of a processor call.
 
     `video_backend` picks the decoder for paths ("pyav" or "torchcodec"); `frame_timestamps` writes each frame's
-    time in its label ("Frame3 at 4.5s: ...").
+    time in its label ("Frame3 at 4.5s: ..."); `max_frames` caps `num_frames` / `fps` sampling (default: the video
+    processor's `max_frames` when its config sets one, else no cap).
     """
 
     video_backend: str
     video_metadata: VideoMetadataInput
     frame_timestamps: bool
+    max_frames: int
 
 
 class GroundVTSInternVLProcessingKwargs(ProcessingKwargs, total=False):
@@ -60,7 +75,11 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         check_video_call_kwargs(kwargs)
         texts = [text] if isinstance(text, str) else list(text)
         unrequested = request_alignment_outputs(kwargs)
+        want_metadata = kwargs.get("return_metadata") or (kwargs.get("videos_kwargs") or {}).get("return_metadata")
         outputs = super().__call__(images=images, text=text, videos=videos, **kwargs)
+        metadata = outputs.pop(_METADATA_KEY, None)
+        if want_metadata and metadata is not None:
+            outputs["video_metadata"] = metadata
         input_ids = outputs["input_ids"]
         offsets = _rows(outputs["offset_mapping"])
         replacements = outputs.get("text_replacement_offsets") or [[] for _ in texts]
@@ -109,16 +128,27 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         num_frames = kwargs.pop("num_frames", None)
         if fps is not None and num_frames is not None:
             raise ValueError("`fps` and `num_frames` are mutually exclusive; pass only one.")
+        max_frames = kwargs.pop("max_frames", None) or getattr(self.video_processor, "max_frames", None)
         num_frames = num_frames or getattr(self.video_processor, "num_frames", None) or DEFAULT_NUM_FRAMES
 
-        def choose(total: int, native_fps: float | None) -> list[int]:
+        def choose(total: int, native_fps: float | None) -> FrameChoice:
             if fps is not None and native_fps:
-                return segment_center_indices(total, max(1, int(total / native_fps * fps)))
-            return segment_center_indices(total, num_frames)
+                requested = max(1, int(requested_frame_count(total, native_fps, target_fps=fps)))
+            else:
+                requested = num_frames
+            # Segment centres repeat frames of short videos, so only the cap (not the source) bounds the count.
+            count, capped = planned_frame_count(math.inf, requested, max_frames)
+            return FrameChoice(segment_center_positions(total, count), requested, max_frames, capped)
 
         frames, metadata = prepare_videos(
             videos, video_metadata, None if do_sample_frames is False else choose, backend=backend
         )
+        for meta in metadata:
+            if meta.frames_capped:
+                logger.warning(
+                    f"InternVL video sampling asked for {meta.requested_frames:g} frames but max_frames="
+                    f"{meta.max_frames}; sampled {len(meta.frames_indices)} (`video_metadata` says `frames_capped`)."
+                )
         counts = [len(video) for video in frames]
         if len(set(counts)) > 1:
             raise ValueError(
@@ -131,6 +161,8 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
             kwargs["size"] = tile_size
         processed = self.video_processor(frames, video_metadata=metadata, do_sample_frames=False, **kwargs)
         processed["video_num_frames"] = counts
+        # InternVLProcessor drops `video_metadata` from its outputs; carry it under our own key to `__call__`.
+        processed[_METADATA_KEY] = metadata
         replacements = [
             self.video_frame_lines(count, _frame_times(meta) if label_times else None)
             for count, meta in zip(counts, metadata)
@@ -159,12 +191,12 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         return super().model_input_names + ["mm_token_type_ids", "video_num_frames", "query_mask"]
 
 
-def _frame_times(metadata: VideoMetadata) -> list[float]:
+def _frame_times(metadata: SampledVideoMetadata) -> list[float]:
     if not metadata.fps:
         raise ValueError(
             "`frame_timestamps=True` needs the video fps: pass a file path or `video_metadata` with `fps`."
         )
-    return [index / metadata.fps for index in metadata.frames_indices]
+    return metadata.timestamps
 
 
 def _size_get(size: Any, key: str) -> int | None:

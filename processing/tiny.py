@@ -297,28 +297,44 @@ def frame_gray_value(index: int) -> int:
 
 
 def write_test_video(
-    path: str | Path, num_frames: int, fps: float, size: tuple[int, int] = (64, 48)
+    path: str | Path,
+    num_frames: int,
+    fps: float,
+    size: tuple[int, int] = (64, 48),
+    *,
+    frame_times: Sequence[float] | None = None,
+    gray_levels: Sequence[int] | None = None,
 ) -> Path:
     """Encode a small mp4 (H.264, or MPEG-4 Part 2 without libx264) with PyAV.
 
-    Frame k is a uniform gray of `frame_gray_value(k)`, so tests can tell which frames were sampled.
-    `size` is (width, height), both even.
+    Frame k is a uniform gray of `frame_gray_value(k)` (or `gray_levels[k]`), so tests can tell which frames were
+    sampled. `size` is (width, height), both even. `frame_times` (seconds, one per frame, increasing) sets each
+    frame's presentation time on a 1-ms clock: a variable-frame-rate file whose nominal rate is `fps`.
     """
     import av
 
     width, height = size
     if num_frames < 0 or width % 2 or height % 2:
         raise ValueError(f"Need num_frames >= 0 and an even (width, height), got {num_frames} and {size}.")
+    for name, values in (("frame_times", frame_times), ("gray_levels", gray_levels)):
+        if values is not None and len(values) != num_frames:
+            raise ValueError(f"`{name}` needs one entry per frame ({num_frames}), got {len(values)}.")
     path = Path(path)
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    clock = Fraction(1, 1000)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if frame_times is not None:
+            stream.codec_context.time_base = clock
         if codec == "libx264":
             stream.options = {"crf": "0"}
         for index in range(num_frames):
-            image = np.full((height, width, 3), frame_gray_value(index), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            level = frame_gray_value(index) if gray_levels is None else gray_levels[index]
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), level, dtype=np.uint8), format="rgb24")
+            if frame_times is not None:
+                frame.pts, frame.time_base = round(frame_times[index] / clock), clock
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

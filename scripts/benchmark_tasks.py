@@ -8,7 +8,8 @@ Passes (one generation each, per query):
 Rows are metric-ready: Charades-STA / ActivityNet `window`; QVHighlights the moment_detr submission fields
 `pred_relevant_windows` `[[s, e, score]]` and `pred_saliency_scores`; NExT-GQA `window` and `answer` (option
 text, as in the metric's references). An unparsed answer gives `window` None / no windows / all-zero saliency /
-`answer` None, which the metrics score as failures.
+`answer` None, which the metrics score as failures. Every row says whether a span was `clamped` to the video or
+`swapped` (with the moment answer's own `raw_window` when so).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer
+from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
 from groundvts.processing.prompts import HD_CLIP_SECONDS, grounding_eval_prompt, highlight_eval_prompt, mcq_prompt
 
 PASSES: dict[str, tuple[str, ...]] = {
@@ -74,17 +75,27 @@ def parse_mcq_answer(text: str | None, options: Sequence[str]) -> int | None:
     return max(found)[1] if found else None
 
 
-def _mr_window(record: Any, text: str | None) -> list[float] | None:
-    prediction = parse_mr_answer(text, record.duration)
+def _mr_window(prediction: MomentPrediction | None) -> list[float] | None:
     return [prediction.start, prediction.end] if prediction else None
 
 
-def _saliency(record: Any, text: str | None) -> tuple[list[int], list[list[float]]]:
+def _saliency(record: Any, prediction: HighlightPrediction | None) -> tuple[list[int], list[list[float]]]:
     """(score per 2-s clip, levelled windows `[s, e, level score]`); all zeros / none when unparsed."""
-    prediction = parse_hd_answer(text, record.duration)
     if prediction is None:
         return [0] * math.ceil(round(record.duration / HD_CLIP_SECONDS, 9)), []
     return list(prediction.saliency_scores), prediction.relevant_windows
+
+
+def span_flags(predictions: Sequence[MomentPrediction | HighlightPrediction | None]) -> dict[str, Any]:
+    """Row fields saying that a parsed span was changed: `clamped` (it reached outside [0, duration], possibly
+    leaving a zero-length span) and `swapped` (end given before start), over every pass of the row; `raw_window`
+    keeps the moment answer's own numbers when it was changed."""
+    parsed = [p for p in predictions if p is not None]
+    flags: dict[str, Any] = {"clamped": any(p.clamped for p in parsed), "swapped": any(p.swapped for p in parsed)}
+    for prediction in parsed:
+        if isinstance(prediction, MomentPrediction) and (prediction.clamped or prediction.swapped):
+            flags["raw_window"] = [prediction.raw_start, prediction.raw_end]
+    return flags
 
 
 def merge_row(benchmark: str, record: Any, answers: Mapping[str, str]) -> dict[str, Any]:
@@ -98,17 +109,20 @@ def merge_row(benchmark: str, record: Any, answers: Mapping[str, str]) -> dict[s
         "passes": list(answers),
         "answers": dict(answers),
     }
+    moment = parse_mr_answer(answers["mr"], record.duration) if "mr" in answers else None
+    highlights = parse_hd_answer(answers["hd"], record.duration) if "hd" in answers else None
+    row.update(span_flags([moment, highlights]))
     if benchmark == "qvhighlights":
         row["vid"] = record.video_id
         if "mr" in answers:
-            window = _mr_window(record, answers["mr"])
+            window = _mr_window(moment)
             # The MR answer is one span; it ranks first with score 1 (moment_detr format).
             row["pred_relevant_windows"] = [[window[0], window[1], 1.0]] if window else []
         if "hd" in answers:
-            row["pred_saliency_scores"], row["hd_windows"] = _saliency(record, answers["hd"])
+            row["pred_saliency_scores"], row["hd_windows"] = _saliency(record, highlights)
         return row
     if "mr" in answers:
-        row["window"] = _mr_window(record, answers["mr"])
+        row["window"] = _mr_window(moment)
     if benchmark == "nextgqa" and "qa" in answers:
         index = parse_mcq_answer(answers["qa"], record.options or ())
         row["answer_index"] = index

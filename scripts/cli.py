@@ -19,7 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synthetic-benchmark": ("groundvts.scripts.synthetic_benchmark", "train and compare token-selection variants on synthetic data"),
     "train": ("groundvts.scripts.train", "run one training stage from a recipe YAML (stage 1, 2 or 3)"),
     "merge": ("groundvts.scripts.merge_lora", "merge a trained LoRA adapter into its base GroundVTS model"),
-    "convert": ("groundvts.scripts.convert_official_checkpoint", "convert an official GroundVTS checkpoint"),
+    "convert": ("groundvts.scripts.convert_official_checkpoint",
+                "make a GroundVTS checkpoint from official GroundVTS or plain Qwen2.5-VL / InternVL3.5-HF weights"),
     "release": ("groundvts.scripts.release", "assemble a Hub model repo (weights, code, card with results) and upload it"),
 }
 

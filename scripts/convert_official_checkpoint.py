@@ -1,12 +1,26 @@
-"""Convert a checkpoint in the official GroundVTS release layout into a GroundVTS Hub checkpoint.
+"""Turn official GroundVTS, plain Qwen2.5-VL or plain InternVL3.5-HF weights into a GroundVTS checkpoint.
 
-The official release stores VTS as `vts_module.{Wf,Wq,post_mlp}` (Qwen, outer model; model_type
-`vts_qwen2_5_vl`) or `model.vts_module.*` (InternVL, custom inner model; model_type `vts_internvl_3`), with
-`VTS_*` config fields. Both become `model.vts.{wv,wq,mlp}` of the GroundVTS-Q / GroundVTS-I class. The output is a
-folder that loads with `from_pretrained(folder, trust_remote_code=True)`, using the official query
-pooling (every prompt token) and deterministic top-K so that the converted weights behave as trained.
+    groundvts convert OFFICIAL_DIR OUTPUT_DIR                  # official GroundVTS release -> trained GroundVTS
+    groundvts convert Qwen/Qwen2.5-VL-7B-Instruct groundvts-q  # plain backbone -> untrained GroundVTS-Q (stage 1 next)
+    groundvts convert OpenGVLab/InternVL3_5-8B-HF groundvts-i  # plain backbone -> untrained GroundVTS-I
+    groundvts convert GROUNDVTS_DIR OUTPUT_DIR --processor Qwen/Qwen2.5-VL-7B-Instruct   # give a folder our processor
 
-    python -m groundvts.scripts.convert_official_checkpoint OFFICIAL_DIR OUTPUT_DIR
+SOURCE is a folder (or, for plain weights, a Hub id) whose config.json says one of:
+
+- `vts_qwen2_5_vl` / `vts_internvl_3` (the official release): VTS is stored as `vts_module.{Wf,Wq,post_mlp}`
+  (Qwen, outer model) or `model.vts_module.*` (InternVL, custom inner model) with `VTS_*` config fields. Both become
+  `model.vts.{wv,wq,mlp}` of the GroundVTS-Q / GroundVTS-I class, using the official query pooling (every prompt
+  token) and deterministic top-K so that the converted weights behave as trained.
+- `qwen2_5_vl` / `internvl` (plain backbone weights): the GroundVTS-Q / GroundVTS-I class with every backbone weight
+  unchanged and a new, randomly initialised VTS with the family's defaults (D_r 512 for Q, 128 for I; rho 0.5).
+  The VTS is untrained: run stage 1 on the output (`groundvts train groundvts-q-stage1 --set model=OUTPUT_DIR`).
+- `groundvts_qwen2_5_vl` / `groundvts_internvl`: the weights are kept; use this to give a folder our processor.
+
+The output loads with `from_pretrained(OUTPUT_DIR, trust_remote_code=True)` and carries our processor
+(GroundVTSQwen2_5_VLProcessor / GroundVTSInternVLProcessor, with its code), built from the processor files of
+SOURCE or of `--processor FOLDER_OR_HUB_ID`, so that `groundvts ground --model OUTPUT_DIR` runs (an official
+checkpoint without processor files is still converted; the printed note says how to add the processor). The command
+prints what it did.
 """
 
 from __future__ import annotations
@@ -18,11 +32,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from safetensors.torch import load_file, save_file
 
-# Tokenizer and processor files travel unchanged.
+from groundvts.scripts.release import BACKBONES, Backbone, load_processor
+from groundvts.scripts.release_card import ReleaseError
+
+# Tokenizer and processor files travel unchanged when no processor of ours can be built from them.
 SIDE_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
     "added_tokens.json", "chat_template.json", "chat_template.jinja", "preprocessor_config.json",
@@ -30,6 +47,14 @@ SIDE_FILES = (
 )
 OFFICIAL_CONFIG_FIELDS = ("VTS_hidden_size", "VTS_token_ratio", "VTS_temp", "model_type", "architectures", "auto_map")
 VTS_LAYER_NAMES = {"Wf.": "wv.", "Wq.": "wq.", "post_mlp.": "mlp."}
+
+
+@dataclass
+class Conversion:
+    """What `convert` wrote, and one line per thing it did (printed by the command)."""
+
+    output_dir: Path
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -90,14 +115,20 @@ def rename_official_key(key: str, official_prefix: str) -> str:
     raise ValueError(f"Unknown official VTS weight {key!r}: expected {official_prefix}{{Wf,Wq,post_mlp}}.*")
 
 
-def convert_checkpoint(official_dir: str | Path, output_dir: str | Path, dtype: str = "auto") -> Path:
-    """Convert `official_dir` into a GroundVTS checkpoint in `output_dir`; returns `output_dir`."""
-    official_dir, output_dir = Path(official_dir), Path(output_dir)
+def convert_checkpoint(
+    official_dir: str | Path, output_dir: str | Path, dtype: str = "auto", processor_source: str | Path | None = None
+) -> Path:
+    """Convert the official checkpoint `official_dir` into a GroundVTS checkpoint in `output_dir`; returns it."""
+    return _convert_official(Path(official_dir), Path(output_dir), dtype, processor_source).output_dir
+
+
+def _convert_official(
+    official_dir: Path, output_dir: Path, dtype: str, processor_source: str | Path | None
+) -> Conversion:
     config_file = official_dir / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} not found: pass the folder of an official GroundVTS checkpoint.")
-    if output_dir.resolve() == official_dir.resolve():
-        raise ValueError(f"OUTPUT_DIR must differ from OFFICIAL_DIR ({official_dir}): the conversion would overwrite its input.")
+    _check_output_dir(official_dir, output_dir)
     official = json.loads(config_file.read_text())
     layout = _layout_for(official.get("model_type"))
     shards = sorted(official_dir.glob("*.safetensors"))
@@ -132,11 +163,117 @@ def convert_checkpoint(official_dir: str | Path, output_dir: str | Path, dtype: 
         }
         if problems:
             raise ValueError(f"Converted weights do not match {model_class.__name__}: {problems}")
+    backbone = BACKBONES[model.config.model_type]
+    notes = [
+        f"official GroundVTS checkpoint ({official.get('model_type')}) -> {backbone.name} ({model_class.__name__})",
+        f"VTS weights: trained, renamed {layout.official_prefix}{{Wf,Wq,post_mlp}} -> {OUR_VTS_PREFIX}{{wv,wq,mlp}} "
+        "(official query pooling `prompt` and top-K selection)",
+    ]
+    try:
+        processor = _our_processor(backbone, processor_source or official_dir)
+    except ReleaseError as error:
+        if processor_source is not None:  # asked for explicitly: its failure is an error
+            raise
+        # Official weights without processor files are still worth converting; say what is missing and how to add it.
+        processor = None
+        notes.append(
+            f"processor: none ({error}). Tokenizer and processor files, if any, were copied unchanged; "
+            f"`groundvts ground` needs ours: `groundvts convert {output_dir} NEW_DIR --processor FOLDER_OR_HUB_ID` "
+            f"(e.g. {backbone.base_model}) adds it."
+        )
     model.save_pretrained(output_dir)
-    for name in SIDE_FILES:
+    side_files = SIDE_FILES if processor is None else ("generation_config.json",)
+    for name in side_files:
         if (official_dir / name).is_file():
             shutil.copy2(official_dir / name, output_dir / name)
-    return output_dir
+    if processor is not None:
+        notes.append(_save_processor(processor, output_dir, processor_source or official_dir))
+    return Conversion(output_dir, notes)
+
+
+def convert(
+    source: str | Path, output_dir: str | Path, dtype: str = "auto", processor_source: str | Path | None = None
+) -> Conversion:
+    """Write a GroundVTS checkpoint with our processor into `output_dir`, from an official GroundVTS checkpoint, plain
+    Qwen2.5-VL / InternVL3.5-HF weights (a new, untrained VTS) or a GroundVTS checkpoint (weights kept).
+
+    The processor is built from the processor files of `processor_source` (default: `source`).
+    """
+    source, output_dir = str(source), Path(output_dir)
+    model_type = _source_model_type(source)
+    if model_type in OFFICIAL_LAYOUTS:
+        return _convert_official(Path(source), output_dir, dtype, processor_source)
+    from groundvts.trainers.loading import MODEL_TYPES, load_model
+
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"{source}: config.json has model_type {model_type!r}; convert takes an official GroundVTS checkpoint "
+            f"({', '.join(sorted(OFFICIAL_LAYOUTS))}), plain weights ({_plain_types(MODEL_TYPES)}) or a GroundVTS "
+            f"checkpoint ({', '.join(sorted(BACKBONES))})."
+        )
+    _check_output_dir(Path(source), output_dir)
+    backbone = BACKBONES[MODEL_TYPES[model_type][0].model_type]
+    processor = _our_processor(backbone, processor_source or source)  # first: cheap, and fails before the weights load
+    model = load_model(source, dtype=dtype)  # raises unless every stored tensor is taken; only VTS may be new
+    model.save_pretrained(output_dir)
+    if model_type in BACKBONES:
+        notes = [
+            f"GroundVTS checkpoint ({model_type}) -> {backbone.name} ({type(model).__name__})",
+            "weights: unchanged",
+        ]
+    else:
+        config = model.config
+        notes = [
+            f"plain {model_type} weights -> {backbone.name} ({type(model).__name__})",
+            "backbone weights: unchanged",
+            f"VTS weights initialised, untrained (vts_reduction_dim {config.vts_reduction_dim}, vts_keep_ratio "
+            f"{config.vts_keep_ratio:g}): run stage 1 before use, e.g. `groundvts train "
+            f"{backbone.name.lower()}-stage1 --set model={output_dir}`",
+        ]
+    notes.append(_save_processor(processor, output_dir, processor_source or source))
+    return Conversion(output_dir, notes)
+
+
+def _source_model_type(source: str) -> str:
+    folder = Path(source)
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder / 'config.json'} not found: SOURCE must be a model folder or a Hub id.")
+    from groundvts.trainers.loading import model_type_of  # a folder's or a Hub id's (cached or downloaded) config
+
+    return model_type_of(source)
+
+
+def _plain_types(model_types: dict[str, Any]) -> str:
+    return ", ".join(sorted(t for t in model_types if t not in BACKBONES))
+
+
+def _check_output_dir(source: Path, output_dir: Path) -> None:
+    if source.exists() and output_dir.resolve() == source.resolve():
+        raise ValueError(f"OUTPUT_DIR must differ from SOURCE ({source}): the conversion would overwrite its input.")
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise ValueError(f"OUTPUT_DIR {output_dir} exists and is not an empty folder; name a new folder.")
+
+
+def _our_processor(backbone: Backbone, source: str | Path) -> Any:
+    """Our processor class from the processor files (stock ones included) of a folder or Hub id."""
+    if Path(source).exists() or str(source).startswith((".", "/")):  # a path: never looked up on the Hub
+        return load_processor(Path(source), backbone)
+    from importlib import import_module
+
+    processor_class = getattr(import_module(backbone.processor_module), backbone.processor_class)
+    try:
+        return processor_class.from_pretrained(str(source))
+    except Exception as error:  # no such repo offline, or tokenizer / pre-processor files missing
+        raise ReleaseError(
+            f"Could not load a {backbone.processor_class} from {source!r} ({type(error).__name__}: {error}); "
+            "pass a folder or Hub id with the backbone's processor files (--processor)."
+        ) from error
+
+
+def _save_processor(processor: Any, output_dir: Path, source: str | Path) -> str:
+    # save_pretrained writes the processor code and its auto_map: AutoProcessor then loads ours, not the stock one.
+    processor.save_pretrained(output_dir)
+    return f"processor: {type(processor).__name__}, from the processor files of {source}"
 
 
 def _layout_for(model_type: str | None) -> OfficialLayout:
@@ -148,17 +285,26 @@ def _layout_for(model_type: str | None) -> OfficialLayout:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("official_dir", help="folder of the official checkpoint (config.json + *.safetensors)")
-    parser.add_argument("output_dir", help="where to write the GroundVTS checkpoint")
+    parser = argparse.ArgumentParser(
+        prog="groundvts convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "source", help="official GroundVTS checkpoint folder, plain Qwen2.5-VL / InternVL3.5-HF weights (folder or "
+        "Hub id), or a GroundVTS checkpoint folder"
+    )
+    parser.add_argument("output_dir", help="where to write the GroundVTS checkpoint (a new or empty folder)")
+    parser.add_argument("--processor", default=None, metavar="FOLDER_OR_HUB_ID",
+                        help="take the processor files from here instead of SOURCE")
     parser.add_argument("--dtype", default="auto", help="weight dtype of the output (auto keeps the checkpoint's)")
     args = parser.parse_args(argv)
     try:
-        out = convert_checkpoint(args.official_dir, args.output_dir, dtype=args.dtype)
-    except (FileNotFoundError, ValueError) as error:
+        conversion = convert(args.source, args.output_dir, dtype=args.dtype, processor_source=args.processor)
+    except (OSError, ValueError) as error:  # missing files or Hub access; ReleaseError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Converted {args.official_dir} -> {out}")
+    print(f"Converted {args.source} -> {conversion.output_dir}")
+    for note in conversion.notes:
+        print(f"  {note}")
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,12 @@ import torch
 
 from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.input_checks import check_keep_ratio, check_positive
-from groundvts.processing.video_sampling import probe_video_file, segment_center_indices
 
 GROUNDVTS_MODEL_TYPES = ("groundvts_qwen2_5_vl", "groundvts_internvl")
 
 
 class NotGroundVTSModelError(ValueError):
-    """The model folder or id does not hold a GroundVTS model."""
+    """The model folder or id does not hold a usable GroundVTS model (another model type, or no GroundVTS processor)."""
 
 
 class VideoReadError(ValueError):
@@ -46,6 +45,9 @@ class VideoAnswer:
     unit_frame_indices: list[int]
     keep_ratio: float
     strategy: str
+    frame_times: list[float] = field(default_factory=list)  # true seconds of every sampled frame (PTS for VFR)
+    frames_capped: bool = False  # max_frames made the sampling sparser than asked
+    requested_frames: float | None = None  # frames the fps / num_frames asked for
 
 
 def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -83,7 +85,8 @@ def load_groundvts(
 ) -> tuple[Any, Any]:
     """(model, processor) of a GroundVTS checkpoint, through the Auto classes with `trust_remote_code=True`.
 
-    Raises `NotGroundVTSModelError` (a ValueError) when the config's model_type is not a GroundVTS one.
+    Raises `NotGroundVTSModelError` (a ValueError) when the config's model_type is not a GroundVTS one, or when
+    the folder has no GroundVTS processor (e.g. a stock Qwen2.5-VL one); both messages say how to convert it.
     `device` defaults to cuda when available; `dtype` is "auto", a torch dtype or its name.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -93,16 +96,50 @@ def load_groundvts(
     if model_type not in GROUNDVTS_MODEL_TYPES:
         raise NotGroundVTSModelError(
             f"'{model_path_or_id}' is not a GroundVTS model: its config says model_type {model_type!r}, expected one "
-            f"of {GROUNDVTS_MODEL_TYPES}. Convert official weights with `groundvts convert` first."
+            f"of {GROUNDVTS_MODEL_TYPES}. `groundvts convert {model_path_or_id} OUTPUT_DIR` turns official GroundVTS "
+            "checkpoints and plain Qwen2.5-VL / InternVL3.5-HF weights into one."
         )
     if isinstance(dtype, str) and dtype != "auto":
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"Unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16.")
         dtype = getattr(torch, dtype)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # The processor first: it is cheap, and a wrong one must stop us before the weights load.
+    processor = _load_groundvts_processor(model_path_or_id, model_type)
     model = AutoModelForImageTextToText.from_pretrained(model_path_or_id, trust_remote_code=True, dtype=dtype)
-    processor = AutoProcessor.from_pretrained(model_path_or_id, trust_remote_code=True)
     return model.to(device).eval(), processor
+
+
+def _load_groundvts_processor(model_path_or_id: str, model_type: str) -> Any:
+    """The folder's processor, which must be ours: a stock Qwen2.5-VL processor would decode the video files with
+    transformers' own decoder (or fail there) and time them with its 24 fps fallback (field notes 4.2)."""
+    from transformers import AutoProcessor
+
+    from groundvts.scripts.release import BACKBONES  # model_type -> our processor class and the backbone's Hub id
+
+    backbone = BACKBONES[model_type]
+
+    def fix(processor_source: str) -> str:
+        return (
+            f"Fix the folder with `groundvts convert {model_path_or_id} OUTPUT_DIR{processor_source}` (same weights, "
+            f"saved with {backbone.processor_class}) and use OUTPUT_DIR."
+        )
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_path_or_id, trust_remote_code=True)
+    except (OSError, ValueError) as error:  # no processor files at all (e.g. only the model was saved)
+        raise NotGroundVTSModelError(
+            f"'{model_path_or_id}' has no loadable processor ({str(error).splitlines()[0]}); GroundVTS needs "
+            f"{backbone.processor_class} saved next to the weights. {fix(f' --processor {backbone.base_model}')}"
+        ) from error
+    found = type(processor).__name__
+    if found != backbone.processor_class:
+        raise NotGroundVTSModelError(
+            f"'{model_path_or_id}' has a {found} processor, but {backbone.name} needs {backbone.processor_class}: it "
+            f"decodes and samples video files with their true timing (Qwen2.5-VL: second_per_grid_ts from the real "
+            f"fps) and marks the question VTS pools. {fix('')}"
+        )
+    return processor
 
 
 def configure_vts(model: Any, keep_ratio: float | None = None, strategy: str | None = None) -> None:
@@ -209,15 +246,17 @@ def generate_answers(
     answers = []
     for row, (video, text) in enumerate(zip(videos, texts)):
         keep, scores = captured["keep"][row], captured["scores"][row]
+        sampled = _sampled_frames(metadata[row] if metadata else None, video)
         timeline = (
-            _internvl_timeline(inputs, row, video, keep.numel(), sampling, processor)
+            _internvl_timeline(inputs, row, keep.numel(), metadata[row])
             if _is_internvl(model)
-            else _qwen_timeline(inputs, row, keep.numel(), metadata[row] if metadata else None, processor, video)
+            else _qwen_timeline(inputs, row, keep.numel(), metadata[row], processor)
         )
         answers.append(
             VideoAnswer(
                 text=text, video=video, keep=keep, scores=scores,
                 keep_ratio=float(model.config.vts_keep_ratio), strategy=str(model.config.vts_strategy), **timeline,
+                **sampled,
             )
         )
     return answers
@@ -227,58 +266,65 @@ def _token_rows(unit_times: torch.Tensor, tokens_per_unit: int) -> torch.Tensor:
     return unit_times.repeat_interleave(tokens_per_unit, dim=0)
 
 
-def _qwen_timeline(
-    inputs: Any, row: int, num_tokens: int, metadata: Any, processor: Any, video: str
-) -> dict[str, Any]:
-    """Qwen2.5-VL: temporal patch t covers [t, t + 1) * second_per_grid_ts (what M-RoPE encodes), clipped."""
+def _sampled_frames(metadata: Any, video: str) -> dict[str, Any]:
+    """What the processor kept of `video` (its `video_metadata`): the kept frames' true times and whether the
+    max_frames cap made them sparser than asked."""
+    if metadata is None or getattr(metadata, "frames_indices", None) is None:
+        raise ValueError(
+            f"The processor returned no `video_metadata` for '{video}', so its frames cannot be timed; it predates "
+            "GroundVTS's timing support. Re-save the model folder with `groundvts convert MODEL_DIR OUTPUT_DIR` (same "
+            "weights, current processor) and use OUTPUT_DIR."
+        )
+    requested = getattr(metadata, "requested_frames", None)
+    return dict(
+        frame_times=[float(t) for t in metadata.timestamps],
+        frames_capped=bool(getattr(metadata, "frames_capped", False)),
+        requested_frames=float(requested) if requested is not None else None,
+    )
+
+
+def _duration(metadata: Any) -> float:
+    return float(metadata.duration) if metadata.duration else metadata.total_num_frames / float(metadata.fps)
+
+
+def _qwen_timeline(inputs: Any, row: int, num_tokens: int, metadata: Any, processor: Any) -> dict[str, Any]:
+    """Qwen2.5-VL: temporal patch t covers [t, t + 1) * second_per_grid_ts (what M-RoPE encodes), clipped. The
+    processor spaces the kept frames evenly in time (by presentation time for variable-rate files), so this is
+    where each patch's frames really are, to within one source frame."""
     t, h, w = (int(v) for v in inputs["video_grid_thw"][row])
     merge = int(getattr(processor.video_processor, "merge_size", 2))
     rows, cols = h // merge, w // merge
     if t * rows * cols != num_tokens:
         raise ValueError(f"video_grid_thw {t}x{h}x{w} does not match the {num_tokens} tokens of video {row}.")
     step = float(inputs["second_per_grid_ts"][row])
-    if metadata is not None and getattr(metadata, "duration", None):
-        duration, fps = float(metadata.duration), float(metadata.fps)
-        indices = list(metadata.frames_indices)
-    else:
-        total, fps, _, _ = probe_video_file(video)
-        duration, indices = total / fps, []
+    duration, indices = _duration(metadata), list(metadata.frames_indices)
     starts = torch.arange(t, dtype=torch.float64) * step
     unit_times = torch.stack([starts.clamp(max=duration), (starts + step).clamp(max=duration)], dim=1)
     frames_per_unit = int(getattr(processor.video_processor, "temporal_patch_size", 2))
-    unit_frames = [
-        indices[min(k * frames_per_unit, len(indices) - 1)] if indices else int(round(float(starts[k]) * fps))
-        for k in range(t)
-    ]
+    unit_frames = [indices[min(k * frames_per_unit, len(indices) - 1)] for k in range(t)]
     return dict(
         duration=duration, token_times=_token_rows(unit_times, rows * cols), grid=(t, rows, cols),
         unit_times=unit_times, unit_frame_indices=unit_frames,
     )
 
 
-def _internvl_timeline(
-    inputs: Any, row: int, video: str, num_tokens: int, sampling: dict[str, Any], processor: Any
-) -> dict[str, Any]:
-    """InternVL: frame k shows source frame i_k (segment centres, as the processor samples); it covers the
-    time from the midpoint with the previous frame to the midpoint with the next (0 and the duration at the ends)."""
+def _internvl_timeline(inputs: Any, row: int, num_tokens: int, metadata: Any) -> dict[str, Any]:
+    """InternVL: frame k shows the source frame the processor kept (segment centres); it covers the time from the
+    midpoint with the previous frame to the midpoint with the next (0 and the duration at the ends), using the
+    frames' true times."""
     num_frames = int(inputs["video_num_frames"][row])
-    total, fps, _, _ = probe_video_file(video)
-    duration = total / fps
-    if "fps" in sampling:
-        count = max(1, int(total / fps * sampling["fps"]))
-    else:
-        count = num_frames
-    indices = segment_center_indices(total, count)
+    indices = list(metadata.frames_indices)
     if len(indices) != num_frames or num_tokens % num_frames:
         raise ValueError(f"Video {row}: {num_tokens} tokens over {num_frames} frames do not line up.")
     per_frame = num_tokens // num_frames
     side = math.isqrt(per_frame)
     rows, cols = (side, side) if side * side == per_frame else (1, per_frame)
-    times = torch.tensor(indices, dtype=torch.float64) / fps
+    duration = _duration(metadata)
+    times = torch.tensor(metadata.timestamps, dtype=torch.float64)
     ends = torch.tensor([duration], dtype=torch.float64)
     bounds = torch.cat([torch.zeros(1, dtype=torch.float64), (times[1:] + times[:-1]) / 2, ends])
     unit_times = torch.stack([bounds[:-1], bounds[1:]], dim=1)
     return dict(
         duration=duration, token_times=_token_rows(unit_times, per_frame), grid=(num_frames, rows, cols),
-        unit_times=unit_times, unit_frame_indices=list(indices),
+        unit_times=unit_times, unit_frame_indices=indices,
     )

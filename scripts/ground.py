@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,9 @@ class GroundingResult:
 
     keep / scores / token_times have one row per visual token of the video, in the model's token order.
     Tokens are grouped in temporal units (`grid` = (units, rows, cols)): 2-frame patches for Qwen2.5-VL,
-    single frames for InternVL.
+    single frames for InternVL. `frame_times` are the true times of the sampled frames (presentation timestamps
+    for variable-rate files). `clamped` / `swapped` say that the answer's span was changed to fit the video;
+    `frames_capped` that the processor's max_frames made the sampling sparser than asked.
     """
 
     text: str
@@ -61,6 +63,26 @@ class GroundingResult:
     video: str
     keep_ratio: float
     strategy: str
+    frame_times: list[float] = field(default_factory=list)  # true seconds of every sampled frame
+    frames_capped: bool = False  # the processor's max_frames made the sampling sparser than asked
+    requested_frames: float | None = None  # frames the fps / num_frames asked for
+
+    @property
+    def clamped(self) -> bool:
+        """The answer reached outside [0, duration] and was clamped (possibly to a zero-length span)."""
+        return bool(self.prediction is not None and self.prediction.clamped)
+
+    @property
+    def swapped(self) -> bool:
+        """The answer gave the end before the start."""
+        return bool(self.prediction is not None and self.prediction.swapped)
+
+    @property
+    def raw_span(self) -> tuple[float, float] | None:
+        """The span as the answer stated it, before sorting and clamping (moment retrieval only)."""
+        if isinstance(self.prediction, MomentPrediction):
+            return (self.prediction.raw_start, self.prediction.raw_end)
+        return None
 
     @property
     def kept_per_unit(self) -> torch.Tensor:
@@ -85,6 +107,12 @@ class GroundingResult:
             "saliency_scores": list(self.prediction.saliency_scores)
             if isinstance(self.prediction, HighlightPrediction)
             else None,
+            "clamped": self.clamped,
+            "swapped": self.swapped,
+            "raw_span": list(self.raw_span) if self.raw_span else None,
+            "frame_times": [round(t, 6) for t in self.frame_times],
+            "frames_capped": self.frames_capped,
+            "requested_frames": self.requested_frames,
         }
 
 
@@ -122,6 +150,9 @@ def result_from_answer(answer: VideoAnswer, task: str, duration: float | None = 
         video=answer.video,
         keep_ratio=answer.keep_ratio,
         strategy=answer.strategy,
+        frame_times=answer.frame_times,
+        frames_capped=answer.frames_capped,
+        requested_frames=answer.requested_frames,
     )
 
 
@@ -161,6 +192,7 @@ def describe(result: GroundingResult, truth: tuple[float, float] | None = None) 
     if isinstance(result.prediction, HighlightPrediction):
         levels = ", ".join(f"{w.level} {w.start:.1f}-{w.end:.1f}s" for w in result.prediction.windows)
         lines.append(f"highlights: {levels}")
+    lines += span_notes(result)
     if truth is not None:
         iou = temporal_iou(result.span, truth) if result.span else 0.0
         lines.append(f"truth: from {truth[0]:.1f}s to {truth[1]:.1f}s (IoU {iou:.3f})")
@@ -170,6 +202,25 @@ def describe(result: GroundingResult, truth: tuple[float, float] | None = None) 
         f"strategy {result.strategy}, rho {result.keep_ratio:g})"
     )
     return "\n".join(lines)
+
+
+def span_notes(result: GroundingResult) -> list[str]:
+    """`note:` lines for what changed the answer's span or limited the video: clamping, swapping, the frame cap."""
+    notes = []
+    if result.clamped:
+        said = f" (it said {result.raw_span[0]:g}s to {result.raw_span[1]:g}s)" if result.raw_span else ""
+        notes.append(
+            f"note: the answer reached outside the video (0-{result.duration:.2f}s){said}; the span was clamped to it"
+        )
+    if result.swapped:
+        notes.append("note: the answer gave the end before the start; the span was swapped")
+    if result.frames_capped:
+        asked = f"{result.requested_frames:g}" if result.requested_frames is not None else "more"
+        notes.append(
+            f"note: sampled {len(result.frame_times)} frames, fewer than the {asked} asked (the processor's "
+            "max_frames cap); timestamps are coarser"
+        )
+    return notes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", choices=("mr", "hd"), default="mr", help="mr: one span (default); hd: highlights")
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=float, default=None, help="frames per second to sample (processor default)")
-    sampling.add_argument("--num-frames", type=int, default=None, help="sample this many frames instead of an fps")
+    sampling.add_argument(
+        "--num-frames", type=int, default=None,
+        help="sample this many frames instead of an fps (at most the processor's max_frames; a note says when capped)",
+    )
     parser.add_argument("--max-pixels", type=int, default=None, help="pixels per frame at most (processor default)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--keep-ratio", type=float, default=None, help="override rho, the share of tokens kept")

@@ -20,7 +20,9 @@ queries already in the output are skipped, and a partial last line (a killed run
 several processes each appends to `<output stem>.rank<i>.jsonl`; the first process merges them into the output,
 in annotation order, at the end. Queries whose video is missing or unreadable are listed (file, qid, reason) in
 `<output stem>.errors.jsonl` and the run goes on. Sampling follows the processor saved with the model (true
-fps read from each file) unless --fps / --num-frames is given; --keep-ratio and --strategy override VTS.
+frame times read from each file) unless --fps / --num-frames is given (both within the processor's max_frames);
+--keep-ratio and --strategy override VTS. Rows flag spans `clamped` to the video or `swapped`, and record the
+decoded `video_duration`; a video decoding to under 90% of its annotated duration gets a warning.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from .prediction_store import (
 
 # Settings that must agree between a run and the rows it resumes (mixing them would corrupt the results).
 RUN_SETTINGS = ("benchmark", "passes", "keep_ratio", "strategy")
+# A video decoding to less than this share of its annotated duration gets a warning (truncated or wrong file).
+SHORT_VIDEO_RATIO = 0.9
 
 
 @dataclass
@@ -69,6 +73,7 @@ class InferenceSettings:
 class ShardReport:
     written: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class SettingsMismatchError(ValueError):
@@ -133,9 +138,21 @@ def _answer_batch(
         row = merge_row(settings.benchmark, record, texts)
         first = answers[settings.passes[0]][index]
         row.update(keep_ratio=first.keep_ratio, strategy=first.strategy, num_video_tokens=int(first.keep.numel()),
-                   num_kept_tokens=int(first.keep.sum()))
+                   num_kept_tokens=int(first.keep.sum()), video_duration=round(first.duration, 6),
+                   num_frames=len(first.frame_times), frames_capped=first.frames_capped)
         rows.append((record, row))
     return rows, []
+
+
+def short_video_warning(video: str, decoded: float, annotated: float | None) -> str | None:
+    """A warning when `video` decodes much shorter than its annotation says (a truncated file or the wrong video):
+    the model never sees the end, and spans past it are clamped."""
+    if not annotated or decoded >= SHORT_VIDEO_RATIO * annotated:
+        return None
+    return (
+        f"warning: {video} decodes to {decoded:.2f}s but its annotation says {annotated:.2f}s "
+        f"({decoded / annotated:.0%}); spans after {decoded:.2f}s cannot be seen and are clamped. Check the file."
+    )
 
 
 def run_shard(
@@ -167,11 +184,19 @@ def run_shard(
             fail(_error_row(record, str(Path(video_root) / record.video_id), "video", str(error)))
     repair(target)
     bar = tqdm(total=len(ready), desc=f"{settings.benchmark} ({'+'.join(settings.passes)})", disable=not progress)
+    warned: set[str] = set()
     with RowWriter(target) as writer:
         for start in range(0, len(ready), settings.batch_size):
             batch = ready[start : start + settings.batch_size]
             rows, errors = _answer_batch(model, processor, batch, settings)
-            for _, row in rows:
+            videos = {record.qid: video for record, video in batch}
+            for record, row in rows:
+                video = videos[record.qid]
+                message = short_video_warning(video, row["video_duration"], record.duration)
+                if message and video not in warned:  # once per file: a video may carry many queries
+                    warned.add(video)
+                    report.warnings.append(message)
+                    tqdm.write(message, file=sys.stderr)
                 writer.write(row)
                 report.written += 1
             for error in errors:
@@ -197,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1)
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=float, default=None, help="sampling fps (default: the processor's, 2.0)")
-    sampling.add_argument("--num-frames", type=int, default=None, help="sample a fixed number of frames")
+    sampling.add_argument(
+        "--num-frames", type=int, default=None,
+        help="sample a fixed number of frames (at most the processor's max_frames)",
+    )
     parser.add_argument(
         "--max-pixels", type=int, default=None,
         help="pixels per frame at most (default: the processor's; the official Qwen eval uses 50176 = 64*28*28)",

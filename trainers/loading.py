@@ -17,6 +17,7 @@ from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternV
 from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
 from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.modeling.vts import validate_vts_config
 from groundvts.processing.processing_groundvts_internvl import GroundVTSInternVLProcessor
 from groundvts.processing.processing_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLProcessor
 
@@ -45,24 +46,25 @@ def model_type_of(path: str | Path) -> str:
     return str(config_dict.get("model_type"))
 
 
-def load_model_and_processor(
-    path: str | Path,
-    vts_settings: dict[str, Any] | None = None,
-    dtype: Any = "auto",
-    adapter: str | Path | None = None,
-) -> tuple[Any, Any]:
-    """GroundVTS model (PEFT-wrapped and trainable when `adapter` is given) and processor from `path`.
-
-    `vts_settings` (`vts_keep_ratio`, `vts_reduction_dim`, ...) override the checkpoint's config; on plain backbone
-    weights they define the new VTS.
-    """
+def classes_for(path: str | Path) -> tuple[str, tuple[type, type, type]]:
+    """(model_type, (GroundVTS config, model, processor class)) of a GroundVTS checkpoint or plain backbone weights."""
     model_type = model_type_of(path)
     if model_type not in MODEL_TYPES:
         raise ValueError(
             f"{path} has model_type {model_type!r}; training starts from one of {sorted(MODEL_TYPES)}"
             " (a GroundVTS checkpoint, or plain Qwen2.5-VL / InternVL3.5-HF weights)."
         )
-    config_class, model_class, processor_class = MODEL_TYPES[model_type]
+    return model_type, MODEL_TYPES[model_type]
+
+
+def load_model(path: str | Path, vts_settings: dict[str, Any] | None = None, dtype: Any = "auto") -> Any:
+    """GroundVTS model from `path`: a GroundVTS checkpoint, or plain backbone weights with a new, randomly
+    initialised VTS (every other weight exactly as stored).
+
+    `vts_settings` (`vts_keep_ratio`, `vts_reduction_dim`, ...) override the checkpoint's config; on plain backbone
+    weights they define the new VTS. They are validated before any weight is read.
+    """
+    model_type, (config_class, model_class, _) = classes_for(path)
     config = config_class.from_pretrained(str(path))
     for key, value in (vts_settings or {}).items():
         if not hasattr(config, key) or not key.startswith("vts_"):
@@ -73,13 +75,32 @@ def load_model_and_processor(
                                path, key, getattr(config, key), value)
             continue
         setattr(config, key, value)
+    try:
+        # setattr skips the config's own checks; a bad value would train, save, and then refuse to load.
+        validate_vts_config(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"VTS settings (recipe `vts`, --set vts.KEY=VALUE): {error}") from None
     model, info = model_class.from_pretrained(str(path), config=config, dtype=dtype, output_loading_info=True)
     missing = [key for key in info["missing_keys"] if ".vts." not in f".{key}"]
-    if missing or info.get("mismatched_keys") or (info["missing_keys"] and model_type.startswith("groundvts")):
-        problems = sorted(info["missing_keys"]) + sorted(str(k) for k in info.get("mismatched_keys") or [])
-        raise ValueError(f"{path}: weights missing from or not matching the checkpoint: {problems[:10]}")
+    unexpected = sorted(info.get("unexpected_keys") or [])  # stored weights no module took: they would be lost
+    if missing or unexpected or info.get("mismatched_keys") or (info["missing_keys"] and model_type.startswith("groundvts")):
+        problems = sorted(info["missing_keys"]) + unexpected + sorted(str(k) for k in info.get("mismatched_keys") or [])
+        raise ValueError(f"{path}: weights missing from, left over in or not matching the checkpoint: {problems[:10]}")
     if info["missing_keys"]:
         logger.warning("%s: plain backbone weights; VTS starts from random initialisation.", path)
+    return model
+
+
+def load_model_and_processor(
+    path: str | Path,
+    vts_settings: dict[str, Any] | None = None,
+    dtype: Any = "auto",
+    adapter: str | Path | None = None,
+) -> tuple[Any, Any]:
+    """GroundVTS model (see `load_model`; PEFT-wrapped and trainable when `adapter` is given) and our processor,
+    built from the processor files of `path` (stock Qwen2.5-VL / InternVL ones included)."""
+    model_type, (_, _, processor_class) = classes_for(path)
+    model = load_model(path, vts_settings, dtype)
     # The tokenizer reads config.json through AutoConfig, which needs the checkpoint's own config code.
     processor = processor_class.from_pretrained(str(path), trust_remote_code=model_type.startswith("groundvts"))
     if adapter is not None:

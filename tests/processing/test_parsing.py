@@ -49,6 +49,61 @@ def test_unparsable_moment_answers(answer, duration):
     assert parse_mr_answer(answer, duration) is None
 
 
+@pytest.mark.parametrize(
+    ("answer", "raw", "window", "swapped", "clamped"),
+    [
+        # The paper's training answer, the official eval format, dashes and "between ... and ..." (field notes 3.3/3.4).
+        ("from 6.0s to 12.0s", (6.0, 12.0), (6.0, 12.0), False, False),
+        ("6.0 to 12.0 seconds", (6.0, 12.0), (6.0, 12.0), False, False),
+        ("6 - 12", (6.0, 12.0), (6.0, 12.0), False, False),
+        ("6-12s", (6.0, 12.0), (6.0, 12.0), False, False),
+        ("6s-12s", (6.0, 12.0), (6.0, 12.0), False, False),
+        ("between 6 and 12 seconds", (6.0, 12.0), (6.0, 12.0), False, False),
+        # Signs are kept: a minus before a number is negative, a minus between two numbers separates them.
+        ("from -3s to 4s", (-3.0, 4.0), (0.0, 4.0), False, True),
+        ("from −3s to 4s", (-3.0, 4.0), (0.0, 4.0), False, True),  # U+2212 minus
+        ("between -2 and -1 seconds", (-2.0, -1.0), (0.0, 0.0), False, True),  # all before the video: zero length
+        ("5 - -3", (5.0, -3.0), (0.0, 5.0), True, True),
+        ("The event starts at -1.5 and ends at 3", (-1.5, 3.0), (0.0, 3.0), False, True),
+        # Decimals without a leading zero.
+        ("from 0s to .5s", (0.0, 0.5), (0.0, 0.5), False, False),
+        ("from .25 to 4.", (0.25, 4.0), (0.25, 4.0), False, False),
+        # Beyond the duration (20 s): clamped, possibly to a zero-length span at the end.
+        ("from 18s to 25s", (18.0, 25.0), (18.0, 20.0), False, True),
+        ("from 30.5s to 41s", (30.5, 41.0), (20.0, 20.0), False, True),
+        ("1:05 - 1:10", (65.0, 70.0), (20.0, 20.0), False, True),
+        ("from 12s to 3s", (12.0, 3.0), (3.0, 12.0), True, False),
+    ],
+)
+def test_moment_answer_grammar(answer, raw, window, swapped, clamped):
+    parsed = parse_mr_answer(answer, 20.0)
+    assert parsed is not None
+    assert (parsed.raw_start, parsed.raw_end) == pytest.approx(raw)
+    assert parsed.window == pytest.approx(window)
+    assert (parsed.swapped, parsed.clamped) == (swapped, clamped)
+
+
+def test_signed_and_bare_decimal_numbers():
+    assert to_seconds("-3") == -3.0 and to_seconds(".5") == 0.5 and to_seconds("-1:05") == -65.0
+    assert to_seconds("−2.5") == -2.5
+
+
+def test_highlight_answer_grammar_with_signs_decimals_and_overflow():
+    answer = (
+        "The highlights are: very important from -2s to 2.0s, 2.0s to 4.0s; important from .5s to 1s;"
+        " less important from 5s to 9s"
+    )
+    parsed = parse_hd_answer(answer, duration=6.0)
+    assert [(w.start, w.end, w.level) for w in parsed.windows] == [
+        (0.0, 2.0, "very important"),
+        (2.0, 4.0, "very important"),
+        (0.5, 1.0, "important"),
+        (5.0, 6.0, "less important"),
+    ]
+    assert list(parsed.saliency_scores) == [4, 4, 2]
+    assert parsed.clamped and not parsed.swapped
+
+
 def test_raw_values_are_kept():
     assert parse_mr_answer("from 30s to -", 20.0) is None
     parsed = parse_mr_answer("from 9s to 4s", 6.0)

@@ -3,47 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from processing_test_utils import assistant_turn, masked_token_ids, plain_token_ids, video_turn
-from transformers import Qwen2_5_VLConfig, Qwen2_5_VLModel
+from processing_test_utils import TOKENS_PER_SECOND, assistant_turn, masked_token_ids, plain_token_ids, video_turn
 
-from groundvts.processing.tiny import frame_gray_value, special_token_ids
-
-
-TOKENS_PER_SECOND = 2  # as in the released Qwen2.5-VL checkpoints
-
-
-@pytest.fixture(scope="module")
-def rope_model(qwen_processor):
-    """Stock Qwen2.5-VL model on a tiny config, only used for `get_rope_index`."""
-    ids = special_token_ids(qwen_processor)
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "hidden_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "intermediate_size": 32,
-            "vocab_size": ids["vocab_size"],
-            "rope_parameters": {"rope_type": "default", "mrope_section": [1, 1, 2], "rope_theta": 10000.0},
-            "bos_token_id": ids["bos_token_id"],
-            "eos_token_id": ids["eos_token_id"],
-            "pad_token_id": ids["pad_token_id"],
-        },
-        vision_config={
-            "depth": 1,
-            "hidden_size": 16,
-            "num_heads": 2,
-            "intermediate_size": 32,
-            "out_hidden_size": 16,
-            "tokens_per_second": TOKENS_PER_SECOND,
-            "fullatt_block_indexes": [0],
-        },
-        image_token_id=ids["image_token_id"],
-        video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"],
-        vision_end_token_id=ids["vision_end_token_id"],
-    )
-    return Qwen2_5_VLModel(config).eval()
+from groundvts.processing.tiny import frame_gray_value
 
 
 def prompt(processor, question="When does the light turn on?"):

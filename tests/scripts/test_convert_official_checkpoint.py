@@ -62,17 +62,51 @@ def test_official_qwen_checkpoint_converts(tmp_path):
     ours = model.state_dict()
     for name, tensor in stock.state_dict().items():
         assert torch.equal(ours[name], tensor), name
-    # With sampling off, the converted model is exactly the official base model.
+    # With sampling off, the converted model is exactly the official base model, given the same M-RoPE positions
+    # (ours follow the pretrained rule after a video, stock transformers 5.23's do not: field notes 4.2).
     model.config.vts_strategy = "dense"
     batch = collate([video_sample(prefix=2, grid=(2, 4, 4), question=3, seed=0)])
+    positions, _ = model.model.get_rope_index(
+        batch["input_ids"], batch["mm_token_type_ids"], video_grid_thw=batch["video_grid_thw"],
+        second_per_grid_ts=batch["second_per_grid_ts"], attention_mask=batch["attention_mask"],
+    )
     with torch.no_grad():
-        assert torch.allclose(model.eval()(**batch).logits, stock.eval()(**batch).logits, atol=1e-5)
+        ours = model.eval()(**batch).logits
+        assert torch.allclose(ours, stock.eval()(**batch, position_ids=positions).logits, atol=1e-5)
 
 
-def test_not_an_official_checkpoint_is_a_clear_error(tmp_path, capsys):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+def test_not_a_convertible_checkpoint_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
     assert main([str(tmp_path), str(tmp_path / "out")]) == 2
-    assert "vts_qwen2_5_vl" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'llava'" in err and "vts_qwen2_5_vl" in err and "qwen2_5_vl" in err
     assert main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
     with pytest.raises(FileNotFoundError, match="config.json"):
         convert_checkpoint(tmp_path / "missing", tmp_path / "out")
+
+
+def test_official_checkpoint_gets_our_processor(tmp_path, capsys):
+    from transformers import AutoProcessor, Qwen2_5_VLProcessor
+
+    from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor
+
+    official_checkpoint(tmp_path / "official")
+    tiny = build_tiny_qwen2_5_vl_processor()
+    Qwen2_5_VLProcessor(image_processor=tiny.image_processor, tokenizer=tiny.tokenizer,  # stock, as released
+                        video_processor=tiny.video_processor, chat_template=tiny.chat_template).save_pretrained(tmp_path / "official")
+    assert main([str(tmp_path / "official"), str(tmp_path / "ours")]) == 0
+    out = capsys.readouterr().out
+    assert "VTS weights: trained" in out and "processor: GroundVTSQwen2_5_VLProcessor" in out
+    processor = AutoProcessor.from_pretrained(tmp_path / "ours", trust_remote_code=True)
+    assert type(processor).__name__ == "GroundVTSQwen2_5_VLProcessor"
+
+
+def test_official_checkpoint_without_processor_files_says_how_to_add_one(tmp_path, capsys):
+    official_checkpoint(tmp_path / "official")
+    assert main([str(tmp_path / "official"), str(tmp_path / "ours")]) == 0
+    out = capsys.readouterr().out
+    assert "processor: none" in out and f"groundvts convert {tmp_path / 'ours'} NEW_DIR --processor" in out
+    assert not (tmp_path / "ours" / "processor_config.json").exists()
+    # Named explicitly, a processor source that does not work is an error, not a note.
+    assert main([str(tmp_path / "official"), str(tmp_path / "again"), "--processor", str(tmp_path / "nowhere")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -93,10 +93,15 @@ def test_internvl_without_vts_weights_is_a_clear_error(tmp_path, capsys):
     save_file(weights, tmp_path / "official" / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"model\.vts_module\."):
         convert_checkpoint(tmp_path / "official", tmp_path / "ours")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    assert main([str(tmp_path / "other"), str(tmp_path / "out")]) == 2
+    assert "vts_internvl_3" in capsys.readouterr().err
+    # Plain InternVL is accepted (a new VTS), but not without weights and processor files.
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "config.json").write_text(json.dumps({"model_type": "internvl"}))
     assert main([str(tmp_path / "plain"), str(tmp_path / "out")]) == 2
-    assert "vts_internvl_3" in capsys.readouterr().err
+    assert "GroundVTSInternVLProcessor" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_internvl_vts_of_another_width_is_a_clear_error(tmp_path, capsys):

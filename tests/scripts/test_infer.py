@@ -211,11 +211,42 @@ def test_merge_rows_from_fixed_texts():
     assert row["pred_saliency_scores"] == [3, 3, 0]  # 5 s -> 3 clips; 0-2.5 s overlaps clips 0 and 1
     garbage = merge_row("qvhighlights", Record, {"mr": "no idea", "hd": "nothing"})
     assert garbage["pred_relevant_windows"] == [] and garbage["pred_saliency_scores"] == [0, 0, 0]
+    assert row["swapped"] and not row["clamped"] and row["raw_window"] == [4.0, 1.0]
     gqa = merge_row("nextgqa", Record, {"mr": "from 9s to 2s", "qa": "I think (C)."})
     assert gqa["window"] == [2.0, 5.0] and gqa["answer"] == "sleeping"  # clamped to the duration
+    assert gqa["swapped"] and gqa["clamped"] and gqa["raw_window"] == [9.0, 2.0]
     unparsed = merge_row("nextgqa", Record, {"mr": "?", "qa": "?"})
     assert unparsed["window"] is None and unparsed["answer"] is None and unparsed["answer_index"] is None
-    assert merge_row("charades_sta", Record, {"mr": "0 to 2"})["window"] == [0.0, 2.0]
+    assert not unparsed["clamped"] and not unparsed["swapped"]
+    plain = merge_row("charades_sta", Record, {"mr": "0 to 2"})
+    assert plain["window"] == [0.0, 2.0] and not plain["clamped"] and "raw_window" not in plain
+    highlights = merge_row("qvhighlights", Record, {"hd": "very important from 4s to 9s"})
+    assert highlights["clamped"] and not highlights["swapped"] and "raw_window" not in highlights
+
+
+def test_rows_flag_changed_spans_and_short_videos_are_warned_once(bench, tmp_path, monkeypatch, capsys):
+    # Video a decodes to 8 s but is annotated as 20 s (e.g. a truncated download); b is as annotated.
+    (tmp_path / "sta.txt").write_text("a 1 3##the door opens.\na 2 4##he sits.\nb 0 2##she walks.\n")
+    (tmp_path / "lengths.csv").write_text("id,length\na,20.0\nb,6.0\n")
+
+    def load(*args, **kwargs):
+        model, processor = load_groundvts(tiny_model_folder(), device="cpu")
+        return script_answers(model, processor, lambda prompt: "from -3s to 4s"), processor
+
+    monkeypatch.setattr(infer, "load_groundvts", load)
+    output = tmp_path / "p.jsonl"
+    argv = ["--benchmark", "charades_sta", "--annotations", str(tmp_path / "sta.txt"), "--duration-file",
+            str(tmp_path / "lengths.csv"), "--video-root", str(bench / "videos"), "--model", "tiny", "--output",
+            str(output), "--max-new-tokens", "1", "--no-progress"]
+    assert infer.main(argv) == 0
+    rows = read_rows(output)[0]
+    assert [r["window"] for r in rows] == [[0.0, 4.0]] * 3
+    assert all(r["clamped"] and not r["swapped"] and r["raw_window"] == [-3.0, 4.0] for r in rows)
+    assert [r["video_duration"] for r in rows] == [8.0, 8.0, 6.0]
+    assert all(not r["frames_capped"] and r["num_frames"] == 2 * r["num_video_tokens"] // 4 for r in rows)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1  # once per file, not per query
+    assert "a.mp4" in warnings[0] and "8.00s" in warnings[0] and "20.00s" in warnings[0]
 
 
 @pytest.mark.parametrize(
