@@ -2,9 +2,10 @@
 
 import json
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
-HUB_CONFIG_DIR = Path(__file__).parent
+HUB_CONFIG_DIR = Path(str(files("groundvts.hub_configs")))  # package data, wherever the package is installed
 
 
 def hub_config_path(name: str) -> Path:

@@ -40,11 +40,10 @@ from transformers.models.internvl.modeling_internvl import (
 from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_internvl import GroundVTSInternVLConfig, frame_token_count
+from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
 from .token_pruning import (
     PrunedLayout,
-    append_generated_positions,
     contiguous_positions,
-    grow_generation_masks,
     items_per_row,
     query_token_mask,
     repeat_row_blocks,
@@ -310,7 +309,9 @@ class GroundVTSInternVLModel(InternVLModel):
         return True
 
 
-class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration):
+class GroundVTSInternVLForConditionalGeneration(
+    GroundVTSForConditionalGenerationMixin, InternVLForConditionalGeneration
+):
     config_class = GroundVTSInternVLConfig
 
     def __init__(self, config: GroundVTSInternVLConfig):
@@ -319,18 +320,6 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
         self.model = GroundVTSInternVLModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        # transformers writes `auto_map` only for the class being saved; map the inner model too.
-        inner = type(self.model)
-        auto_map = dict(getattr(self.config, "auto_map", None) or {})
-        auto_map["AutoModel"] = f"{inner.__module__.rsplit('.', 1)[-1]}.{inner.__name__}"
-        self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
-
-    def _supports_mm_encoder_outputs(self) -> bool:
-        # VTS needs the query and the frame features in one pass; no pre-encoding in generate.
-        return False
 
     @can_return_tuple
     def forward(
@@ -382,12 +371,7 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
 
         loss = None
         if labels is not None:
-            if outputs.token_keep is not None:
-                # A removed token has no hidden state, so it cannot predict the token after it.
-                removed = ~outputs.token_keep
-                labels = labels.clone()
-                labels[:, 1:][removed[:, :-1]] = -100
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+            loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs)
 
         return GroundVTSInternVLCausalLMOutputWithPast(
             loss=loss,
@@ -430,23 +414,6 @@ class GroundVTSInternVLForConditionalGeneration(InternVLForConditionalGeneration
         )
         model_kwargs.update(visual)
         return input_ids, model_kwargs
-
-    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
-        # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the language
-        # model actually saw, so decode masks and positions match the cache. Without a cache every step re-runs
-        # the full prompt, so the original layout stays.
-        if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
-            model_kwargs["attention_mask"] = outputs.pruned_attention_mask
-            model_kwargs["position_ids"] = outputs.pruned_position_ids
-        # Generated tokens never join the VTS query (matters without a cache, where every step re-runs VTS).
-        grow_generation_masks(model_kwargs, outputs, num_new_tokens)
-        position_ids = model_kwargs.pop("position_ids", None)
-        model_kwargs = super()._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
-        )
-        if position_ids is not None:
-            model_kwargs["position_ids"] = append_generated_positions(position_ids, num_new_tokens)
-        return model_kwargs
 
 
 # transformers renames legacy checkpoint keys (`language_model.model.*`, `vision_tower.*`) only for classes it

@@ -25,12 +25,11 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrai
 from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
 from .mrope import pretrained_rope_index
 from .token_pruning import (
     PrunedLayout,
-    append_generated_positions,
     contiguous_positions,
-    grow_generation_masks,
     items_per_row,
     query_token_mask,
     repeat_row_blocks,
@@ -39,6 +38,8 @@ from .token_pruning import (
 from .vts import VisualTokenSampler
 
 
+# transformers 5.23 has no Qwen2.5-VL-specific output classes (Qwen2_5_VLModel and its ForConditionalGeneration
+# return plain BaseModelOutputWithPast / CausalLMOutputWithPast), so ours extend those and add `rope_deltas`.
 @dataclass
 class GroundVTSModelOutputWithPast(BaseModelOutputWithPast):
     r"""
@@ -259,8 +260,12 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         )
 
 
-class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
+class GroundVTSQwen2_5_VLForConditionalGeneration(
+    GroundVTSForConditionalGenerationMixin, Qwen2_5_VLForConditionalGeneration
+):
     config_class = GroundVTSQwen2_5_VLConfig
+    # Generated text continues one past the largest of the t, h, w rows (the pretrained M-RoPE rule).
+    _joint_position_rows = 3
 
     def __init__(self, config: GroundVTSQwen2_5_VLConfig):
         # Skip the parent's __init__, which would build a throwaway stock inner model.
@@ -268,18 +273,6 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         self.model = GroundVTSQwen2_5_VLModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        # transformers writes `auto_map` only for the class being saved; map the inner model too.
-        inner = type(self.model)
-        auto_map = dict(getattr(self.config, "auto_map", None) or {})
-        auto_map["AutoModel"] = f"{inner.__module__.rsplit('.', 1)[-1]}.{inner.__name__}"
-        self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
-
-    def _supports_mm_encoder_outputs(self) -> bool:
-        # VTS needs the query and the video features in one pass; no pre-encoding in generate.
-        return False
 
     @can_return_tuple
     def forward(
@@ -331,12 +324,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
 
         loss = None
         if labels is not None:
-            if outputs.token_keep is not None:
-                # A removed token has no hidden state, so it cannot predict the token after it.
-                removed = ~outputs.token_keep
-                labels = labels.clone()
-                labels[:, 1:][removed[:, :-1]] = -100
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+            loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs)
 
         return GroundVTSCausalLMOutputWithPast(
             loss=loss,
@@ -382,26 +370,13 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         model_kwargs.update(visual)
         return input_ids, model_kwargs
 
-    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
-        # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the
-        # language model actually saw, so decode masks and positions match the cache. Without a cache every
-        # step re-runs the full prompt, so the original layout stays.
-        if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
-            model_kwargs["attention_mask"] = outputs.pruned_attention_mask
-            position_ids = model_kwargs.get("position_ids")
-            if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
-                model_kwargs["position_ids"] = outputs.pruned_position_ids
-            else:
-                model_kwargs["position_ids"] = outputs.pruned_position_ids[-3:]
-        # Generated tokens never join the VTS query (matters without a cache, where every step re-runs VTS).
-        grow_generation_masks(model_kwargs, outputs, num_new_tokens)
-        position_ids = model_kwargs.pop("position_ids", None)
-        model_kwargs = super()._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
-        )
-        if position_ids is not None:
-            model_kwargs["position_ids"] = append_generated_positions(position_ids, num_new_tokens, joint_rows=3)
-        return model_kwargs
+    def _pruned_decode_positions(self, outputs, model_kwargs):
+        # The pruned positions have 4 rows (text, t, h, w) when the prompt's did; keep the row count `generate`
+        # already carries, else only the (t, h, w) rows.
+        position_ids = model_kwargs.get("position_ids")
+        if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
+            return outputs.pruned_position_ids
+        return outputs.pruned_position_ids[-3:]
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;

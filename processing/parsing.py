@@ -73,6 +73,17 @@ class HighlightPrediction:
         return [[window.start, window.end, float(window.score)] for window in self.windows]
 
 
+def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """inter / union of two sorted windows `(start, end)`; 0 when the union is empty.
+
+    The moment_retrieval and qvhighlights metrics keep a private copy of this definition (they load with
+    `evaluate.load`, without groundvts). A non-finite bound gives 0 too: the union is then NaN or infinite.
+    """
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def to_seconds(number: str) -> float:
     """`12.5` → 12.5; `.5` → 0.5; `-3` → -3.0; `1:05` → 65.0; `1:02:03.5` → 3723.5; `-1:05` → -65.0."""
     number = number.strip().replace("−", "-")

@@ -60,6 +60,7 @@ HD_LEVEL_SCORES: dict[str, int] = {"very important": 4, "important": 3, "less im
 HD_CLIP_SECONDS = 2.0
 
 Task = Literal["mr", "hd"]
+PromptTask = Literal["mr", "hd", "qa"]  # qa: NExT-GQA's multiple-choice question
 
 # Grounding-FT draws templates with seed 42; a shared generator keeps a run reproducible.
 _TEMPLATE_RNG = random.Random(42)
@@ -148,13 +149,41 @@ def mcq_prompt(question: str, options: Sequence[str]) -> str:
     return "\n".join(lines) + "\nPlease only give the best option."
 
 
+def task_prompt(query: str, task: PromptTask, options: Sequence[str] | None = None) -> str:
+    """The evaluation prompt of `task`: "mr" (one span), "hd" (highlights) or "qa" (pick one of `options`)."""
+    if task == "mr":
+        return grounding_eval_prompt(query)
+    if task == "hd":
+        return highlight_eval_prompt(query)
+    if task == "qa":
+        if not options:
+            raise ValueError("The qa task needs answer options (e.g. NExT-GQA's a0..a4).")
+        return mcq_prompt(query, options)
+    raise ValueError(f"`task` must be 'mr', 'hd' or 'qa', got {task!r}.")
+
+
+def _video_block(video: str | None) -> dict[str, Any]:
+    # Without a path the processor call supplies the video; with one, the chat template may load it itself.
+    return {"type": "video", "video": video} if video is not None else {"type": "video"}
+
+
+def user_turn(text: str, video: str | None = None) -> dict[str, Any]:
+    """One user message: the video first, then `text` (the question VTS pools as its query)."""
+    return {"role": "user", "content": [_video_block(video), {"type": "text", "text": text}]}
+
+
+def assistant_turn(text: str) -> dict[str, Any]:
+    """One assistant message holding `text` (the answer a training record teaches)."""
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
 def user_content(instruction: str, video: str | None = None) -> list[dict[str, Any]]:
     """Structured user content from an instruction that may start with the `<video>` marker."""
     content: list[dict[str, Any]] = []
     text = instruction
     if text.startswith(VIDEO_PLACEHOLDER):
         text = text[len(VIDEO_PLACEHOLDER) :]
-        content.append({"type": "video", "video": video} if video is not None else {"type": "video"})
+        content.append(_video_block(video))
     elif VIDEO_PLACEHOLDER in text:
         raise ValueError(f"The `{VIDEO_PLACEHOLDER}` marker must open the instruction, got: {instruction!r}")
     content.append({"type": "text", "text": text})
@@ -162,11 +191,9 @@ def user_content(instruction: str, video: str | None = None) -> list[dict[str, A
 
 
 def _training_record(instruction: str, answer: str, video: str) -> dict[str, Any]:
+    # user_content, not user_turn: the template's `<video>` marker decides whether the turn holds the video.
     return {
-        "messages": [
-            {"role": "user", "content": user_content(instruction)},
-            {"role": "assistant", "content": [{"type": "text", "text": answer}]},
-        ],
+        "messages": [{"role": "user", "content": user_content(instruction)}, assistant_turn(answer)],
         "videos": [video],
     }
 
@@ -201,14 +228,9 @@ def build_hd_conversation(
 
 def build_inference_messages(query: str, video: str | None = None, task: Task = "mr") -> list[dict[str, Any]]:
     """One user turn with the video and the evaluation prompt of `task` ("mr" grounding or "hd" highlights)."""
-    if task == "mr":
-        prompt = grounding_eval_prompt(query)
-    elif task == "hd":
-        prompt = highlight_eval_prompt(query)
-    else:
+    if task not in ("mr", "hd"):  # qa needs its options: build it with `user_turn(task_prompt(q, "qa", options))`
         raise ValueError(f"`task` must be 'mr' or 'hd', got {task!r}.")
-    video_block = {"type": "video", "video": video} if video is not None else {"type": "video"}
-    return [{"role": "user", "content": [video_block, {"type": "text", "text": prompt}]}]
+    return [user_turn(task_prompt(query, task), video)]
 
 
 def build_inference_prompt(processor: Any, query: str, task: Task = "mr") -> str:

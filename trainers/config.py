@@ -17,6 +17,106 @@ from .stages import check_stage, trainable_groups
 
 @dataclass
 class GroundVTSSFTConfig(SFTConfig):
+    r"""
+    Configuration class for the [`GroundVTSTrainer`].
+
+    This class adds the parameters that are specific to GroundVTS training (the stage, video sampling and LoRA) to
+    TRL's [`~trl.SFTConfig`]. For the other training arguments, see [`~trl.SFTConfig`] and
+    [`~transformers.TrainingArguments`]. Some defaults differ from [`~trl.SFTConfig`] (see the note below).
+
+    Using [`~transformers.HfArgumentParser`] we can turn this class into
+    [argparse](https://docs.python.org/3/library/argparse#module-argparse) arguments that can be specified on the
+    command line; `groundvts train` reads the `training:` block of a recipe into it. The `video_*` values that are
+    set are what [`~GroundVTSSFTConfig.video_kwargs`] returns and the default collator passes to every processor call;
+    a `None` leaves the processor's own default.
+
+    Parameters:
+        > Parameters that control the training stage
+
+        stage (`int`, *optional*, defaults to `3`):
+            Which GroundVTS stage this run is; it decides which parameter groups train (the rest is frozen before
+            the optimizer is built, and checked again when training begins):
+
+            - `0`: base model from scratch, every weight (only for backbones trained from scratch, such as the
+              synthetic benchmark's tiny model);
+            - `1`: VTS warm-up, the VTS sampler only (full-weight checkpoints);
+            - `2`: joint training, LoRA on the language model's attention + VTS + projector (an adapter);
+            - `3`: grounding fine-tuning, the same groups as stage 2.
+
+        freeze (`list[str]`, *optional*, defaults to `[]`):
+            Parameter groups that the stage would train but that stay frozen, out of `"vts"`, `"projector"`,
+            `"lora"`, `"vision"`, `"language_model"` and `"other"`; e.g. `["vision", "projector"]` in stage 0 after
+            a separate vision pre-task. Freezing every group of the stage is an error.
+
+        > Parameters that control the video sampling
+
+        video_fps (`float` or `None`, *optional*, defaults to `None`):
+            Frames per second sampled from each video (GroundVTS-Q: `2.0`). Exclusive with `video_num_frames`.
+        video_num_frames (`int` or `None`, *optional*, defaults to `None`):
+            Frames sampled per video (GroundVTS-I: `16`). Exclusive with `video_fps`.
+        video_max_frames (`int` or `None`, *optional*, defaults to `None`):
+            Upper bound on the frames of one video (GroundVTS-Q: `128`).
+        video_max_pixels (`int` or `None`, *optional*, defaults to `None`):
+            Pixels per frame (GroundVTS-Q: `16384`).
+        video_cache (`bool`, *optional*, defaults to `False`):
+            Whether the default collator keeps each record's processed video in memory across epochs. Meant for
+            small datasets seen many times (the synthetic benchmark); every DataLoader worker keeps its own copy.
+
+        > Parameters that control LoRA (stages 2 and 3)
+
+        lora_r (`int`, *optional*, defaults to `8`):
+            LoRA rank on the language model's attention projections (q, k, v, o). The three LoRA values are used
+            when the trainer adds the adapter itself (a model object, no `peft_config`, not already a PEFT model);
+            VTS and the projector are then trained fully and saved with the adapter.
+        lora_alpha (`int`, *optional*, defaults to `16`):
+            LoRA scaling factor.
+        lora_dropout (`float`, *optional*, defaults to `0.05`):
+            Dropout on the LoRA inputs.
+
+        > Parameters that control the data preprocessing
+
+        max_length (`int` or `None`, *optional*, defaults to `None`):
+            Longest batch row allowed, in tokens. A longer row raises instead of being truncated (truncation would
+            cut vision tokens away from their features). `None` accepts any length.
+        remove_unused_columns (`bool`, *optional*, defaults to `False`):
+            Must stay `False`: the collator reads the `messages` and `videos` columns.
+        dataset_kwargs (`dict[str, Any]` or `None`, *optional*, defaults to `None`):
+            As in [`~trl.SFTConfig`]; `skip_prepare_dataset=True` is always added, because the collator renders and
+            tokenizes each conversation with its video itself.
+
+    > [!NOTE]
+    > These parameters have default values different from [`~trl.SFTConfig`], because TRL has no video path:
+    > - `max_length`: Defaults to `None` instead of `1024`.
+    > - `remove_unused_columns`: Defaults to `False` instead of `True`.
+    > - `dataset_kwargs`: Always contains `skip_prepare_dataset=True`.
+    >
+    > The defaults that [`~trl.SFTConfig`] itself changes from [`~transformers.TrainingArguments`] are kept
+    > (`bf16=True` unless `fp16` is set, `gradient_checkpointing=True`, `learning_rate=2e-5`, `logging_steps=10`).
+    > The paper's learning rates are 1e-5, 2e-4 and 1e-4 for stages 1, 2 and 3; set `learning_rate` per stage, as
+    > the bundled recipes do.
+
+    Example:
+
+    ```python
+    >>> from groundvts.trainers import GroundVTSSFTConfig
+
+    >>> # GroundVTS-Q stage 3 (grounding fine-tuning), with the paper's batch size, learning rate and video sampling
+    >>> args = GroundVTSSFTConfig(
+    ...     output_dir="groundvts-q-stage3",
+    ...     stage=3,
+    ...     learning_rate=1e-4,
+    ...     num_train_epochs=3,
+    ...     per_device_train_batch_size=2,
+    ...     gradient_accumulation_steps=4,
+    ...     video_fps=2.0,
+    ...     video_max_frames=128,
+    ...     video_max_pixels=16384,
+    ... )
+    >>> args.video_kwargs()
+    {'fps': 2.0, 'max_frames': 128, 'max_pixels': 16384}
+    ```
+    """
+
     stage: int = field(default=3, metadata={"help": "0 base (from scratch, all weights), 1 VTS warm-up, 2 joint LoRA (LLaVA-Video), 3 grounding fine-tuning."})
     freeze: list[str] = field(default_factory=list, metadata={"help": "Parameter groups the stage would train but"
                               " that stay frozen (vts, projector, lora, vision, language_model, other), e.g."

@@ -11,39 +11,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig
-
-from groundvts.modeling.configuration_groundvts_internvl import GroundVTSInternVLConfig
-from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
-from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.hub_configs.backbones import BACKBONES, GROUNDVTS_MODEL_TYPES
+from groundvts.hub_configs.backbones import model_type_of as model_type_of  # re-exported: scripts import it here
 from groundvts.modeling.vts import validate_vts_config
-from groundvts.processing.processing_groundvts_internvl import GroundVTSInternVLProcessor
-from groundvts.processing.processing_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLProcessor
 
 
 logger = logging.getLogger(__name__)
 
-# model_type in config.json -> (GroundVTS config, model, processor); plain backbones map to their GroundVTS class.
-_QWEN = (GroundVTSQwen2_5_VLConfig, GroundVTSQwen2_5_VLForConditionalGeneration, GroundVTSQwen2_5_VLProcessor)
-_INTERNVL = (GroundVTSInternVLConfig, GroundVTSInternVLForConditionalGeneration, GroundVTSInternVLProcessor)
 # Settings that change weight shapes: fixed by a GroundVTS checkpoint, free on plain backbone weights.
 STRUCTURAL_VTS_SETTINGS = ("vts_reduction_dim",)
-MODEL_TYPES = {
-    "groundvts_qwen2_5_vl": _QWEN,
-    "qwen2_5_vl": _QWEN,
-    "groundvts_internvl": _INTERNVL,
-    "internvl": _INTERNVL,
+# model_type in config.json -> (GroundVTS config, model, processor) classes: the registry's GroundVTS and plain
+# model_types (plain backbones load into their GroundVTS class). Official checkpoints need `groundvts convert` first.
+MODEL_TYPES: dict[str, tuple[type, type, type]] = {
+    model_type: backbone.classes()
+    for backbone in BACKBONES.values()
+    for model_type in (backbone.model_type, backbone.plain_model_type)
 }
-
-
-def model_type_of(path: str | Path) -> str:
-    """`model_type` of a local folder or Hub id's config.json."""
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(str(path))
-    except OSError as error:
-        raise FileNotFoundError(f"No model config found at {path!r} (expected a folder with config.json): {error}") from None
-    return str(config_dict.get("model_type"))
 
 
 def classes_for(path: str | Path) -> tuple[str, tuple[type, type, type]]:
@@ -69,7 +52,7 @@ def load_model(path: str | Path, vts_settings: dict[str, Any] | None = None, dty
     for key, value in (vts_settings or {}).items():
         if not hasattr(config, key) or not key.startswith("vts_"):
             raise ValueError(f"Unknown VTS setting {key!r}; GroundVTS configs have vts_* fields such as vts_keep_ratio.")
-        if key in STRUCTURAL_VTS_SETTINGS and model_type.startswith("groundvts"):
+        if key in STRUCTURAL_VTS_SETTINGS and model_type in GROUNDVTS_MODEL_TYPES:
             if getattr(config, key) != value:
                 logger.warning("%s: keeping its trained %s=%s (the recipe's %s applies to plain backbone weights only).",
                                path, key, getattr(config, key), value)
@@ -83,7 +66,7 @@ def load_model(path: str | Path, vts_settings: dict[str, Any] | None = None, dty
     model, info = model_class.from_pretrained(str(path), config=config, dtype=dtype, output_loading_info=True)
     missing = [key for key in info["missing_keys"] if ".vts." not in f".{key}"]
     unexpected = sorted(info.get("unexpected_keys") or [])  # stored weights no module took: they would be lost
-    if missing or unexpected or info.get("mismatched_keys") or (info["missing_keys"] and model_type.startswith("groundvts")):
+    if missing or unexpected or info.get("mismatched_keys") or (info["missing_keys"] and model_type in GROUNDVTS_MODEL_TYPES):
         problems = sorted(info["missing_keys"]) + unexpected + sorted(str(k) for k in info.get("mismatched_keys") or [])
         raise ValueError(f"{path}: weights missing from, left over in or not matching the checkpoint: {problems[:10]}")
     if info["missing_keys"]:
@@ -102,7 +85,7 @@ def load_model_and_processor(
     model_type, (_, _, processor_class) = classes_for(path)
     model = load_model(path, vts_settings, dtype)
     # The tokenizer reads config.json through AutoConfig, which needs the checkpoint's own config code.
-    processor = processor_class.from_pretrained(str(path), trust_remote_code=model_type.startswith("groundvts"))
+    processor = processor_class.from_pretrained(str(path), trust_remote_code=model_type in GROUNDVTS_MODEL_TYPES)
     if adapter is not None:
         from peft import PeftModel
 

@@ -38,6 +38,84 @@ def _is_peft_model(model: Any) -> bool:
 
 
 class GroundVTSTrainer(SFTTrainer):
+    r"""
+    Trainer for the GroundVTS training stages (VTS warm-up, joint LoRA, grounding fine-tuning) on video conversations.
+
+    This class is a wrapper around TRL's [`~trl.SFTTrainer`] and inherits all of its attributes and methods. One
+    instance runs one stage, chosen by `args.stage`; each stage is its own run that starts from the previous one's
+    output.
+
+    Parameters:
+        > Parameters that control the model
+
+        model ([`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
+            A GroundVTS-Q or GroundVTS-I model, e.g. from [`~groundvts.trainers.loading.load_model_and_processor`]
+            (plain Qwen2.5-VL / InternVL3.5 weights load with a new VTS for stage 1). Stages 0 and 1 train full
+            weights and refuse a PEFT model; stages 2 and 3 accept one (e.g. the stage-2 adapter continued in stage
+            3). A model id or path is passed on to [`~trl.SFTTrainer`] as it is, but no LoRA is then added for you.
+        peft_config ([`~peft.PeftConfig`], *optional*):
+            PEFT configuration used to wrap the model in stages 2 and 3. If `None` and the model is not a PEFT model,
+            the paper's LoRA is built from `args.lora_r`, `args.lora_alpha` and `args.lora_dropout` (see
+            [`~groundvts.trainers.lora_config`]). Stages 0 and 1 refuse it.
+
+        > Parameters that control the data
+
+        train_dataset ([`~datasets.Dataset`] or [`~datasets.IterableDataset`]):
+            Records `{"messages": [...], "videos": [path, ...]}` in transformers' structured chat format, with a
+            `{"type": "video"}` block where each video goes (the output of `groundvts build-data`, or LLaVA-Video
+            records). They reach the collator untouched: TRL's dataset preparation is skipped.
+        processing_class ([`~transformers.ProcessorMixin`]):
+            The GroundVTS processor of the model's backbone. The default collator renders each conversation with its
+            chat template and samples the videos with `args.video_kwargs()`.
+        data_collator (`Callable`, *optional*):
+            Function that turns a list of records into a batch. Defaults to a [`GroundVTSVideoCollator`] that labels
+            exactly the assistant turns and returns the VTS `query_mask`.
+
+        > Parameters that control the training
+
+        args ([`GroundVTSSFTConfig`]):
+            Configuration for this trainer: the stage, video sampling, LoRA and every [`~trl.SFTConfig`] argument. A
+            plain [`~trl.SFTConfig`] or [`~transformers.TrainingArguments`] is converted to stage 3 with the
+            GroundVTS data defaults, with a warning.
+        callbacks (list of [`~transformers.TrainerCallback`], *optional*):
+            Callbacks to add. A [`StageCallback`] always comes first: it freezes everything the stage does not train
+            before the optimizer is built and checks the trainable set again when training begins.
+        kwargs:
+            Passed on to [`~trl.SFTTrainer`] (`eval_dataset`, `compute_metrics`, `optimizers`, ...).
+
+    > [!NOTE]
+    > Behaviour and defaults that differ from [`~trl.SFTTrainer`]:
+    > - `data_collator`: Defaults to [`GroundVTSVideoCollator`] instead of TRL's collators, which have no video path.
+    > - `peft_config`: Defaults to the paper's LoRA (r 8, α 16, dropout 0.05 on the language model's q/k/v/o; VTS and
+    >   projector trained fully and saved with the adapter) in stages 2 and 3, instead of no wrapping.
+    > - `callbacks`: [`StageCallback`] is always added.
+    > - The loss comes from the model's own forward (`compute_loss` calls the full model with `use_cache=False`)
+    >   instead of TRL's fused LM head, which runs only the inner model and so would skip ignoring the labels that
+    >   follow removed video tokens.
+    > - Resuming from, or loading the best of, full-weight checkpoints (stages 0 and 1) goes through
+    >   `from_pretrained`, because the `Trainer`'s plain `load_state_dict` misses the weights saved under their legacy
+    >   names (transformers#43701).
+
+    Example:
+
+    ```python
+    >>> from datasets import load_from_disk
+    >>> from groundvts.trainers import GroundVTSSFTConfig, GroundVTSTrainer
+    >>> from groundvts.trainers.loading import load_model_and_processor
+
+    >>> # Stage 3 (grounding fine-tuning) from the stage-1 output; the paper's LoRA is added for you
+    >>> model, processor = load_model_and_processor("outputs/groundvts-q-stage1")
+    >>> args = GroundVTSSFTConfig(output_dir="outputs/groundvts-q-stage3", stage=3, learning_rate=1e-4, video_fps=2.0)
+    >>> trainer = GroundVTSTrainer(
+    ...     model=model,
+    ...     args=args,
+    ...     train_dataset=load_from_disk("data/grounding_ft"),
+    ...     processing_class=processor,
+    ... )
+    >>> trainer.train()
+    ```
+    """
+
     def __init__(
         self,
         model: Any,

@@ -210,7 +210,10 @@ def _clean(window: list, duration: Optional[float], counts: dict, prefix: str) -
 
 
 def temporal_iou(pred: tuple, gt: tuple) -> float:
-    """inter / (len_p + len_g - inter) of two sorted windows; 0 when the union is empty."""
+    """inter / (len_p + len_g - inter) of two sorted windows; 0 when the union is empty.
+
+    Same definition as groundvts.processing.parsing.temporal_iou (a copy: this script loads without groundvts).
+    """
     inter = max(0.0, min(pred[1], gt[1]) - max(pred[0], gt[0]))
     union = (pred[1] - pred[0]) + (gt[1] - gt[0]) - inter
     return inter / union if union > 0 else 0.0

@@ -223,7 +223,10 @@ def _submitted(pairs: list, field: str) -> bool:
 
 
 def temporal_iou(a: tuple, b: tuple) -> float:
-    """inter / (len_a + len_b - inter) of two sorted windows; 0 when the union is empty."""
+    """inter / (len_a + len_b - inter) of two sorted windows; 0 when the union is empty.
+
+    Same definition as groundvts.processing.parsing.temporal_iou (a copy: this script loads without groundvts).
+    """
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
     return inter / union if union > 0 else 0.0

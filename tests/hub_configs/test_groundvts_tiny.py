@@ -8,11 +8,12 @@ import pytest
 
 from groundvts.hub_configs import TINY_MODEL_DIR, demo_examples, tiny_model_dir
 from groundvts.processing.annotations import load_annotations
-from groundvts.scripts import evaluate_predictions, infer
-from groundvts.scripts import ground as ground_cli
-from groundvts.scripts.make_synthetic import make_synthetic_benchmark
-from groundvts.scripts.synthetic_benchmark import BENCHMARK_SCENES
-from groundvts.scripts.synthetic_tower import target_token_recall
+from groundvts.scripts.inference import benchmark as infer
+from groundvts.scripts.inference import evaluation as evaluate_predictions
+from groundvts.scripts.inference import grounding as ground_cli
+from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
+from groundvts.scripts.data.synthetic.benchmark import BENCHMARK_SCENES
+from groundvts.scripts.data.synthetic.tower import target_token_recall
 from isolated import run_isolated
 
 HELD_OUT_SEED = 7  # neither the benchmark's training seed (0) nor the bundled examples' seed

@@ -38,7 +38,13 @@ def test_save_then_remote_code_load_in_fresh_process(model, tmp_path):
     assert config["model_type"] == "groundvts_internvl"
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForImageTextToText"}
     assert config["auto_map"]["AutoModel"] == "modeling_groundvts_internvl.GroundVTSInternVLModel"
-    for name in ("modeling_groundvts_internvl.py", "configuration_groundvts_internvl.py", "vts.py", "token_pruning.py"):
+    for name in (
+        "modeling_groundvts_internvl.py",
+        "configuration_groundvts_internvl.py",
+        "groundvts_mixin.py",
+        "vts.py",
+        "token_pruning.py",
+    ):
         assert (folder / name).is_file(), name
 
     batch = collate_internvl([internvl_sample(**s) for s in INTERNVL_SAMPLES_FOR_HUB], "left")

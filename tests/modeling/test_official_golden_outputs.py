@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from shared_data import SHARED_FIXTURES, require_shared
 from transformers import AutoModelForImageTextToText, Qwen2_5_VLModel
 
-from groundvts.scripts.convert_official_checkpoint import convert_checkpoint
+from groundvts.scripts.release.convert import convert_checkpoint
 
 GOLDEN = SHARED_FIXTURES / "official_groundvts"
 ATOL = 1e-5

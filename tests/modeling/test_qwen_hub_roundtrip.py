@@ -21,7 +21,14 @@ def test_save_then_remote_code_load_in_fresh_process(qwen_model, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "groundvts_qwen2_5_vl"
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForImageTextToText"}
-    for name in ("modeling_groundvts_qwen2_5_vl.py", "configuration_groundvts_qwen2_5_vl.py", "vts.py", "token_pruning.py", "mrope.py"):
+    for name in (
+        "modeling_groundvts_qwen2_5_vl.py",
+        "configuration_groundvts_qwen2_5_vl.py",
+        "groundvts_mixin.py",
+        "vts.py",
+        "token_pruning.py",
+        "mrope.py",
+    ):
         assert (folder / name).is_file(), name
 
     batch = collate([video_sample(**s) for s in SAMPLES_FOR_HUB], "left")

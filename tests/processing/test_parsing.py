@@ -1,8 +1,15 @@
 """Answer parsers on real-looking model outputs, including the ones that must fail."""
 
+import ast
+import itertools
+import math
+from pathlib import Path
+
 import pytest
 
-from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer, to_seconds
+from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer, temporal_iou, to_seconds
+
+METRICS_DIR = Path(__file__).resolve().parents[2] / "evaluate_metrics"
 
 
 @pytest.mark.parametrize(
@@ -153,3 +160,42 @@ def test_highlight_answer_variants():
     assert clamped.swapped and clamped.clamped and list(clamped.saliency_scores) == [0, 4, 4]
     assert parse_hd_answer("There are no highlights.", duration=10.0) is None
     assert parse_hd_answer("", duration=10.0) is None
+
+
+@pytest.mark.parametrize(("a", "b", "iou"), [
+    ((0.0, 10.0), (0.0, 10.0), 1.0),
+    ((0.0, 10.0), (5.0, 15.0), 5.0 / 15.0),
+    ((2.0, 4.0), (0.0, 10.0), 0.2),
+    ((0.0, 5.0), (5.0, 10.0), 0.0),  # touching
+    ((0.0, 1.0), (3.0, 4.0), 0.0),
+    ((3.0, 3.0), (3.0, 3.0), 0.0),  # empty union
+    ((3.0, 3.0), (0.0, 10.0), 0.0),
+])
+def test_temporal_iou(a, b, iou):
+    assert temporal_iou(a, b) == pytest.approx(iou) and temporal_iou(b, a) == pytest.approx(iou)
+
+
+def test_temporal_iou_of_non_finite_bounds_is_zero():
+    for bad in (math.nan, math.inf, -math.inf):
+        assert temporal_iou((0.0, bad), (0.0, 10.0)) == 0.0
+        assert temporal_iou((bad, 10.0), (0.0, 10.0)) == 0.0
+        assert temporal_iou((0.0, 10.0), (bad, bad)) == 0.0
+
+
+def _metric_temporal_iou(metric: str):
+    """The metric script's own copy, compiled alone: the scripts stay free of groundvts imports."""
+    path = METRICS_DIR / metric / f"{metric}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    [function] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "temporal_iou"]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=[function], type_ignores=[]), str(path), "exec"), namespace)
+    return namespace["temporal_iou"]
+
+
+@pytest.mark.parametrize("metric", ["moment_retrieval", "qvhighlights"])
+def test_the_metrics_copy_the_same_definition(metric):
+    theirs = _metric_temporal_iou(metric)
+    assert "groundvts.processing.parsing.temporal_iou" in theirs.__doc__
+    values = (math.nan, math.inf, -math.inf, -1.0, 0.0, 1.0, 2.5, 4.0)
+    for a0, a1, b0, b1 in itertools.product(values, repeat=4):
+        assert theirs((a0, a1), (b0, b1)) == temporal_iou((a0, a1), (b0, b1)), (a0, a1, b0, b1)

@@ -8,6 +8,7 @@ from processing_test_utils import masked_token_ids, plain_token_ids
 from groundvts.processing.prompts import (
     HD_TEMPLATES,
     MR_TEMPLATES,
+    assistant_turn,
     build_hd_conversation,
     build_inference_messages,
     build_inference_prompt,
@@ -19,9 +20,17 @@ from groundvts.processing.prompts import (
     mr_instruction,
     normalize_query,
     prepare_inference_inputs,
+    task_prompt,
     training_prompt_and_videos,
     user_content,
+    user_turn,
 )
+
+GROUNDING_PROMPT = (
+    "Based on the video, please provide the start and end timestamps (in seconds) for the moment described by:"
+    " 'the door opens'. Respond in the format 'X to Y seconds'. If unsure, make your best guess."
+)
+HIGHLIGHT_PROMPT = "Please highlight the most important parts for the following event: the door opens"
 
 
 def test_template_tables():
@@ -127,3 +136,33 @@ def test_inference_inputs_for_both_backbones(name, task, request, videos):
     assert masked_token_ids(inputs) == plain_token_ids(processor.tokenizer, expected)
     with pytest.raises(ValueError, match="task"):
         build_inference_messages("q", task="qa")
+
+
+def test_chat_turns():
+    assert user_turn("Q?") == {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q?"}]}
+    assert user_turn("Q?", "v.mp4") == {
+        "role": "user", "content": [{"type": "video", "video": "v.mp4"}, {"type": "text", "text": "Q?"}]
+    }
+    assert assistant_turn("from 1.0s to 4.5s") == {
+        "role": "assistant", "content": [{"type": "text", "text": "from 1.0s to 4.5s"}]
+    }
+    record = build_mr_conversation("a man sits down", 1.0, 4.5, "v.mp4", template_index=1)
+    assert record["messages"] == [user_turn("What is the location of the moment: a man sits down?"),
+                                  assistant_turn("from 1.0s to 4.5s")]
+
+
+def test_task_prompts():
+    assert task_prompt("the door opens", "mr") == GROUNDING_PROMPT
+    assert task_prompt("the door opens", "hd") == HIGHLIGHT_PROMPT
+    assert task_prompt("Why did he squat?", "qa", ["want to hug child", "dancing"]) == mcq_prompt(
+        "Why did he squat?", ["want to hug child", "dancing"]
+    )
+    for options in (None, []):
+        with pytest.raises(ValueError, match="qa task needs answer options"):
+            task_prompt("Why?", "qa", options)
+    with pytest.raises(ValueError, match="`task` must be 'mr', 'hd' or 'qa', got 'x'"):
+        task_prompt("q", "x")
+    with pytest.raises(ValueError, match="query"):
+        task_prompt("  ", "mr")
+    assert build_inference_messages("the door opens", "v.mp4", "hd") == [user_turn(HIGHLIGHT_PROMPT, "v.mp4")]
+    assert build_inference_messages("the door opens") == [user_turn(GROUNDING_PROMPT)]

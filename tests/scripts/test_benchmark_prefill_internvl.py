@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from groundvts.scripts.benchmark_prefill import INTERNVL_FRAME_TOKENS, INTERNVL_PRESETS, main, run_variant, token_counts
+from groundvts.scripts.perf.prefill import INTERNVL_FRAME_TOKENS, INTERNVL_PRESETS, main, run_variant, token_counts
 
 MICRO = dict(hidden=32, intermediate=64, layers=1, heads=4, kv_heads=2, head_dim=8, frames=3, text=10, dr=8)
 

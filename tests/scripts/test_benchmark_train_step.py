@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from groundvts.scripts.benchmark_train_step import ANSWER_TOKENS, run_variant
-from groundvts.scripts.benchmark_prefill import token_counts
+from groundvts.scripts.perf.train_step import ANSWER_TOKENS, run_variant
+from groundvts.scripts.perf.prefill import token_counts
 
 QWEN_MICRO = dict(hidden=32, intermediate=64, layers=1, heads=4, kv_heads=2, grid=(4, 8, 8), text=10, dr=8)
 INTERNVL_MICRO = dict(hidden=32, intermediate=64, layers=1, heads=4, kv_heads=2, head_dim=8, frames=2, text=10, dr=8)

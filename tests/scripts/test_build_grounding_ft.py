@@ -1,4 +1,4 @@
-"""scripts/build_grounding_ft.py: the full Grounding-FT build on the real train files, the Arrow round trip through
+"""scripts/data/grounding_ft.py: the full Grounding-FT build on the real train files, the Arrow round trip through
 the chat templates, and the `groundvts build-data` command on small copies."""
 
 import json
@@ -12,8 +12,8 @@ from datasets import load_from_disk
 
 from groundvts.processing.prompts import HD_TEMPLATES, MR_TEMPLATES, training_prompt_and_videos
 from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen2_5_vl_processor, write_test_video
-from groundvts.scripts import build_grounding_ft as build
-from groundvts.scripts.build_grounding_ft import GroundingSource, build_grounding_ft, build_grounding_records
+from groundvts.scripts.data import grounding_ft as build
+from groundvts.scripts.data.grounding_ft import GroundingSource, build_grounding_ft, build_grounding_records
 
 
 DATA = SHARED_DATA

@@ -28,7 +28,7 @@ from transformers import (
 
 from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen2_5_vl_processor
 from groundvts.scripts import cli
-from groundvts.scripts.generation import NotGroundVTSModelError, load_groundvts
+from groundvts.scripts.inference.generation import NotGroundVTSModelError, load_groundvts
 from inference_test_utils import tiny_internvl_folder, tiny_model_folder, tiny_videos
 from tiny_models import stock_internvl_config, stock_qwen_config, tiny_internvl_config_for, tiny_qwen_config_for
 

@@ -1,4 +1,4 @@
-"""scripts/evaluate_predictions.py: metric inputs from annotations + prediction rows, missing rows as failures,
+"""scripts/inference/evaluation.py: metric inputs from annotations + prediction rows, missing rows as failures,
 the results JSON, the golden QVHighlights numbers on the real files, and bad input."""
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from groundvts.scripts import evaluate_predictions as ev
+from groundvts.scripts.inference import evaluation as ev
 from shared_data import SHARED_DATA as SHARED, require_shared
 
 STA = "a 1.0 3.0##a person opens a door.\nb 0 2##the man walks.\nc 2 6##a dog in the kitchen.\nd 0 4##sits.\n"

@@ -1,4 +1,4 @@
-"""scripts/ground.py + generation.py: loading through remote code, one-pass grounding with the VTS selection,
+"""scripts/inference/grounding.py + generation.py: loading through remote code, one-pass grounding with the VTS selection,
 token times from the real video timeline, and the `groundvts ground` command."""
 
 import json
@@ -8,15 +8,15 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLConfig
 
-from groundvts.scripts import ground as ground_cli
-from groundvts.scripts.generation import (
+from groundvts.scripts.inference import grounding as ground_cli
+from groundvts.scripts.inference.generation import (
     NotGroundVTSModelError,
     configure_vts,
     generate_answers,
     load_groundvts,
     prepare_batch,
 )
-from groundvts.scripts.ground import GroundingResult, describe, ground
+from groundvts.scripts.inference.grounding import GroundingResult, describe, ground
 from inference_test_utils import default_script, script_answers, tiny_internvl_folder, tiny_model_folder, tiny_videos
 
 

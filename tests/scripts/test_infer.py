@@ -1,4 +1,4 @@
-"""scripts/infer.py: resumable, batched, sharded benchmark inference; QVHighlights / NExT-GQA merging; errors."""
+"""scripts/inference/benchmark.py: resumable, batched, sharded benchmark inference; QVHighlights / NExT-GQA merging; errors."""
 
 import json
 import os
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from groundvts.processing.annotations import load_annotations
-from groundvts.scripts import infer
-from groundvts.scripts.benchmark_tasks import merge_row, parse_mcq_answer, passes_for
-from groundvts.scripts.evaluate_predictions import evaluate_predictions
-from groundvts.scripts.generation import load_groundvts
-from groundvts.scripts.prediction_store import merge_files, part_path, part_paths, read_rows, repair
+from groundvts.scripts.inference import benchmark as infer
+from groundvts.scripts.inference.benchmark_tasks import merge_row, parse_mcq_answer, passes_for
+from groundvts.scripts.inference.evaluation import evaluate_predictions
+from groundvts.scripts.inference.generation import load_groundvts
+from groundvts.scripts.inference.prediction_store import merge_files, part_path, part_paths, read_rows, repair
 from inference_test_utils import default_script, script_answers, tiny_model_folder, tiny_videos
 
 CHARADES = "a 1.0 3.5##a person opens a door.\nb 0.5 2.0##the man walks.\nc 2 6##a dog in the kitchen.\n" \

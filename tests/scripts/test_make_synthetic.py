@@ -1,4 +1,4 @@
-"""scripts/make_synthetic.py: determinism, the Charades-STA files through our readers and data builder, a pixel
+"""scripts/data/synthetic/videos.py: determinism, the Charades-STA files through our readers and data builder, a pixel
 oracle that finds each event type from the decoded mp4s, and the command line."""
 
 import json
@@ -13,9 +13,9 @@ import pytest
 
 from groundvts.processing.annotations import load_annotations
 from groundvts.processing.video_sampling import probe_video_file
-from groundvts.scripts.build_grounding_ft import GroundingSource, build_grounding_ft
-from groundvts.scripts.make_synthetic import GENERATOR_VERSION, SPLITS, main, make_synthetic_benchmark
-from groundvts.scripts.synthetic_scenes import COLORS, EVENT_TYPES, GAP
+from groundvts.scripts.data.grounding_ft import GroundingSource, build_grounding_ft
+from groundvts.scripts.data.synthetic.videos import GENERATOR_VERSION, SPLITS, main, make_synthetic_benchmark
+from groundvts.scripts.data.synthetic.scenes import COLORS, EVENT_TYPES, GAP
 
 
 COUNTS = {"num_train": 3, "num_val": 2, "num_test": 3}
@@ -236,7 +236,7 @@ def test_cli_writes_and_refuses_bad_arguments(tmp_path, capsys):
 
 def test_module_runs_as_a_script(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "groundvts.scripts.make_synthetic", str(tmp_path / "x"), "--num-train", "-2"],
+        [sys.executable, "-m", "groundvts.scripts.data.synthetic.videos", str(tmp_path / "x"), "--num-train", "-2"],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and "num_train" in done.stderr and "Traceback" not in done.stderr
@@ -245,7 +245,7 @@ def test_module_runs_as_a_script(tmp_path):
 def test_query_vocabulary_covers_every_generated_query():
     import random
 
-    from groundvts.scripts.synthetic_scenes import SceneConfig, query_for, query_vocabulary, sample_scene
+    from groundvts.scripts.data.synthetic.scenes import SceneConfig, query_for, query_vocabulary, sample_scene
 
     vocabulary = set(query_vocabulary())
     config = SceneConfig(min_duration=8.0, max_duration=12.0).validate()

@@ -1,13 +1,13 @@
-"""scripts/plot_density.py: the numbers behind the kept-token density and the figures (headless)."""
+"""scripts/inference/plots.py: the numbers behind the kept-token density and the figures (headless)."""
 
 import matplotlib
 import matplotlib.image
 import pytest
 import torch
 
-from groundvts.scripts.generation import load_groundvts
-from groundvts.scripts.ground import GroundingResult, ground
-from groundvts.scripts.plot_density import kept_density, plot_grounding, spatial_units
+from groundvts.scripts.inference.generation import load_groundvts
+from groundvts.scripts.inference.grounding import GroundingResult, ground
+from groundvts.scripts.inference.plots import kept_density, plot_grounding, spatial_units
 from inference_test_utils import tiny_model_folder, tiny_videos
 
 

@@ -1,4 +1,4 @@
-"""scripts/push_metric_space.py: the dry-run Space build, its app, and the upload calls (faked)."""
+"""scripts/release/metric_space.py: the dry-run Space build, its app, and the upload calls (faked)."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import evaluate
 import pytest
 from huggingface_hub import SpaceCard
 
-from groundvts.scripts import push_metric_space as push
+from groundvts.scripts.release import metric_space as push
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 METRICS = ["moment_retrieval", "nextgqa", "qvhighlights"]

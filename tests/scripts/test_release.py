@@ -19,8 +19,8 @@ from groundvts.processing.tiny import (
     build_tiny_qwen2_5_vl_processor,
     write_test_video,
 )
-from groundvts.scripts import release
-from groundvts.scripts.release_card import eval_results_from_files
+from groundvts.scripts.release import repo as release
+from groundvts.scripts.release.model_card import eval_results_from_files
 from isolated import run_isolated
 from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen_config_for
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from groundvts.scripts import synthetic_benchmark
+from groundvts.scripts.data.synthetic import benchmark as synthetic_benchmark
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -95,6 +95,6 @@ def test_cli_scene_defaults_are_the_benchmark_scenes():
 
 
 def test_video_qa_answers_every_event_the_generator_makes():
-    from groundvts.scripts.synthetic_scenes import EVENT_TYPES
+    from groundvts.scripts.data.synthetic.scenes import EVENT_TYPES
 
     assert set(synthetic_benchmark.VIDEO_QA_ANSWERS) == set(EVENT_TYPES)

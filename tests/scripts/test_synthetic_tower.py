@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
-from groundvts.scripts.make_synthetic import make_synthetic_benchmark
-from groundvts.scripts.synthetic_benchmark import (
+from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
+from groundvts.scripts.data.synthetic.benchmark import (
     SyntheticSettings,
     synthetic_model_config,
     synthetic_processor,
     video_collator,
 )
-from groundvts.scripts.synthetic_tower import tower_records, train_tower, visible_cell_labels
+from groundvts.scripts.data.synthetic.tower import tower_records, train_tower, visible_cell_labels
 
 
 def test_labels_mark_the_target_cell_while_visible():

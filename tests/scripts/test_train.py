@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from groundvts.scripts import merge_lora, train
+from groundvts.scripts.release import merge as merge_lora
+from groundvts.scripts.training import recipe as train
 
 # Paper Table 13: (learning rate, epochs) per stage; every stage per-device batch 2 x grad-acc 4, AdamW.
 TABLE_13 = {1: (1e-5, 1), 2: (2e-4, 2), 3: (1e-4, 3)}

@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from groundvts.scripts import merge_lora, train
+from groundvts.scripts.release import merge as merge_lora
+from groundvts.scripts.training import recipe as train
 from groundvts.trainers.loading import load_model_and_processor
 from isolated import run_isolated
 

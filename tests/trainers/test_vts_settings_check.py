@@ -4,7 +4,7 @@ bad value can no longer train and save a model that then refuses to load."""
 import pytest
 
 from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-from groundvts.scripts import train
+from groundvts.scripts.training import recipe as train
 from groundvts.trainers.loading import load_model, load_model_and_processor
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
-from .make_synthetic import add_scene_arguments, scene_kwargs
+from groundvts.scripts.data.synthetic.videos import add_scene_arguments, scene_kwargs
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
@@ -97,7 +97,7 @@ def synthetic_processor(settings: SyntheticSettings, fps: float) -> Any:
     prompt is ~50 tokens instead of ~130, which halves a training step)."""
     from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, build_tiny_tokenizer
 
-    from .synthetic_scenes import query_vocabulary
+    from groundvts.scripts.data.synthetic.scenes import query_vocabulary
 
     tokenizer = build_tiny_tokenizer(bpe_vocab_size=SYNTHETIC_BPE_VOCAB_SIZE, extra_corpus=query_vocabulary())
     pixels = settings.frame_side * settings.frame_side
@@ -143,7 +143,7 @@ def training_dataset(data_dir: Path, seed: int) -> Dataset:
     templates mixed in at equal share it does not leave the baseline in that budget (docs/synthetic_notes.md)."""
     from groundvts.processing.prompts import build_inference_messages
 
-    from .build_grounding_ft import GroundingSource, build_grounding_ft
+    from groundvts.scripts.data.grounding_ft import GroundingSource, build_grounding_ft
 
     source = GroundingSource("charades_sta", data_dir / "charades_sta_train.txt", data_dir / "videos")
     templated, skipped = build_grounding_ft([source], seed=seed, tasks=("mr",), check_videos=True)
@@ -165,7 +165,7 @@ VIDEO_QA_ANSWERS = {"appear": "It appears.", "disappear": "It disappears.", "mov
 def video_qa_dataset(data_dir: Path, seed: int) -> Dataset:
     """Stage 2's data for this domain: the paper's joint stage trains on general video instructions (LLaVA-Video-178K);
     here one question per train video about what happens in it, answered from the generator's manifest."""
-    from .make_synthetic import read_split
+    from groundvts.scripts.data.synthetic.videos import read_split
 
     rows = [
         {"messages": [
@@ -215,7 +215,7 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
 
     from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
 
-    from .synthetic_tower import TOWER_GROUPS, tower_records, train_tower
+    from groundvts.scripts.data.synthetic.tower import TOWER_GROUPS, tower_records, train_tower
 
     processor = synthetic_processor(settings, BASE_FPS)
     torch.manual_seed(settings.seed)
@@ -266,8 +266,9 @@ def finetune_variant(
 
 def evaluate_model(model_dir: Path, data_dir: Path, out: Path) -> dict[str, Any]:
     """`groundvts infer` then `groundvts evaluate` on the test split."""
-    from . import evaluate_predictions, infer
-    from .synthetic_tower import target_token_recall
+    from groundvts.scripts.inference import benchmark as infer
+    from groundvts.scripts.inference import evaluation as evaluate_predictions
+    from groundvts.scripts.data.synthetic.tower import target_token_recall
 
     annotations = data_dir / "charades_sta_test.txt"
     predictions = out / f"{model_dir.name}.test.jsonl"
@@ -284,7 +285,7 @@ def mean_window_metrics(data_dir: Path, out: Path) -> dict[str, Any]:
     """The trivial baseline: the mean training window, as fractions of the duration, for every test video."""
     from groundvts.processing.annotations import load_annotations
 
-    from . import evaluate_predictions
+    from groundvts.scripts.inference import evaluation as evaluate_predictions
 
     train = load_annotations("charades_sta", data_dir / "charades_sta_train.txt").records
     start = sum(r.windows[0][0] / r.duration for r in train) / len(train)
@@ -299,7 +300,7 @@ def mean_window_metrics(data_dir: Path, out: Path) -> dict[str, Any]:
 
 
 def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
-    from .make_synthetic import make_synthetic_benchmark
+    from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
 
     unknown = sorted(set(settings.variants) - set(VARIANTS))
     if unknown:

@@ -8,8 +8,8 @@ the language-model part of a step.
 
 Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated) is its own.
 
-    python -m groundvts.scripts.benchmark_train_step --preset mid --repeats 3 --out train_step.json
-    python -m groundvts.scripts.benchmark_train_step --preset qwen7b --device cuda --dtype bfloat16
+    python -m groundvts.scripts.perf.train_step --preset mid --repeats 3 --out train_step.json
+    python -m groundvts.scripts.perf.train_step --preset qwen7b --device cuda --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from groundvts.scripts.benchmark_prefill import (
+from groundvts.scripts.perf.prefill import (
     build,
     build_internvl,
     parse_benchmark_args,
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
 
-    results = run_variants_in_children("groundvts.scripts.benchmark_train_step", VARIANTS, args)
+    results = run_variants_in_children("groundvts.scripts.perf.train_step", VARIANTS, args)
     if results is None:
         return 1
 

@@ -5,8 +5,8 @@ Space is named after the metric script. The folder holds that script (copied unc
 `app.py`, a `README.md` whose front matter makes it a Gradio Space tagged `evaluate`/`metric`,
 and a `requirements.txt`. `evaluate-cli create` is not used: it is broken on huggingface_hub 2.x.
 
-    python scripts/push_metric_space.py moment_retrieval --namespace my-org --dry-run
-    python scripts/push_metric_space.py moment_retrieval --namespace my-org   # uploads (HF_TOKEN)
+    python scripts/release/metric_space.py moment_retrieval --namespace my-org --dry-run
+    python scripts/release/metric_space.py moment_retrieval --namespace my-org   # uploads (HF_TOKEN)
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import ast
 import json
 import shutil
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-METRICS_DIR = Path(__file__).resolve().parents[1] / "evaluate_metrics"
+METRICS_DIR = Path(str(files("groundvts.evaluate_metrics")))  # package data: the metric folders
 DEFAULT_OUT_DIR = Path("build") / "spaces"
 DEFAULT_SDK_VERSION = "5.49.1"
 # Third-party imports a metric script may use -> the requirement the Space installs for it.
@@ -66,7 +67,7 @@ EXAMPLES: dict[str, dict] = {
     },
 }
 
-APP_TEMPLATE = '''"""Gradio app of the {name} evaluate metric Space (built by GroundVTS scripts/push_metric_space.py).
+APP_TEMPLATE = '''"""Gradio app of the {name} evaluate metric Space (built by GroundVTS scripts/release/metric_space.py).
 
 evaluate's launch_gradio_widget builds its form with gr.inputs, which gradio 4 removed, so this
 app is a small JSON-in / JSON-out form instead.

@@ -8,9 +8,9 @@ and the unselected ones are hidden by the attention mask, so nothing is saved.
 Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated)
 is measured for that variant alone. Prints a table and writes JSON.
 
-    python -m groundvts.scripts.benchmark_prefill --preset mid --repeats 5 --out bench.json
-    python -m groundvts.scripts.benchmark_prefill --preset qwen7b --device cuda --dtype bfloat16
-    python -m groundvts.scripts.benchmark_prefill --backbone internvl --preset internvl8b --device cuda --dtype bfloat16
+    python -m groundvts.scripts.perf.prefill --preset mid --repeats 5 --out bench.json
+    python -m groundvts.scripts.perf.prefill --preset qwen7b --device cuda --dtype bfloat16
+    python -m groundvts.scripts.perf.prefill --backbone internvl --preset internvl8b --device cuda --dtype bfloat16
 
 `--backbone internvl` runs GroundVTS-I (InternVL3.5): video frames are 256 `<IMG_CONTEXT>` tokens each inside
 `FrameN: <img>...</img>` lines, and positions are 1-D.
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
         return 0
 
-    results = run_variants_in_children("groundvts.scripts.benchmark_prefill", VARIANTS, args)
+    results = run_variants_in_children("groundvts.scripts.perf.prefill", VARIANTS, args)
     if results is None:
         return 1
 

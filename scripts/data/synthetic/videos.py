@@ -5,7 +5,7 @@ lightly textured background; one target shape has one event in a window [s, e] (
 left/right/up/down, turns another colour, grows, shrinks) and the query names it, e.g. "the red circle appears."
 or "the blue square slides to the right.". Distractors never share the target's (colour, shape) and often have
 events of their own at other times, so the query is only answerable by looking at the right object at the right
-time. Scene details: `groundvts.scripts.synthetic_scenes`.
+time. Scene details: `groundvts.scripts.data.synthetic.scenes`.
 
 Output (the Charades-STA layout, so the annotation readers, `build-data`, `infer` and `evaluate` take it as is):
 
@@ -19,7 +19,7 @@ Event types are balanced: every run of 6 consecutive videos of a split has each 
 Each split has its own seed derived from --seed, and each video its own from that, so the same arguments give
 byte-identical annotation files and identical decoded frames, and adding videos to a split keeps the first ones.
 
-    python -m groundvts.scripts.make_synthetic data/synthetic --num-train 300 --num-val 50 --num-test 100
+    python -m groundvts.scripts.data.synthetic.videos data/synthetic --num-train 300 --num-val 50 --num-test 100
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from groundvts.scripts.synthetic_scenes import EVENT_TYPES, Scene, SceneConfig, render_frames, sample_scene
+from groundvts.scripts.data.synthetic.scenes import EVENT_TYPES, Scene, SceneConfig, render_frames, sample_scene
 
 
 GENERATOR_VERSION = "1"
@@ -209,7 +209,7 @@ def make_synthetic_benchmark(
 
     files = _write_annotations(out, samples)
     manifest = {
-        "generator": "groundvts.scripts.make_synthetic",
+        "generator": "groundvts.scripts.data.synthetic.videos",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "split_seeds": seeds,
@@ -299,7 +299,7 @@ def scene_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m groundvts.scripts.make_synthetic", description=__doc__,
+        prog="python -m groundvts.scripts.data.synthetic.videos", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("out", help="output folder (created; must be empty unless --overwrite)")

@@ -37,10 +37,10 @@ from typing import Any
 from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.annotations import BENCHMARKS, load_annotations, reason_category, resolve_video
 
-from .benchmark_tasks import TASK_CHOICES, merge_row, pass_prompt, passes_for
-from .generation import VideoReadError, configure_vts, generate_answers, load_groundvts
-from .ground import parse_args
-from .prediction_store import (
+from groundvts.scripts.inference.benchmark_tasks import TASK_CHOICES, merge_row, pass_prompt, passes_for
+from groundvts.scripts.inference.generation import VideoReadError, configure_vts, generate_answers, load_groundvts
+from groundvts.scripts.inference.grounding import parse_args
+from groundvts.scripts.inference.prediction_store import (
     CorruptPredictionsError,
     RowWriter,
     concat_files,

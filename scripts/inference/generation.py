@@ -115,7 +115,7 @@ def _load_groundvts_processor(model_path_or_id: str, model_type: str) -> Any:
     transformers' own decoder (or fail there) and time them with its 24 fps fallback (field notes 4.2)."""
     from transformers import AutoProcessor
 
-    from groundvts.scripts.release import BACKBONES  # model_type -> our processor class and the backbone's Hub id
+    from groundvts.scripts.release.repo import BACKBONES  # model_type -> our processor class and the backbone's Hub id
 
     backbone = BACKBONES[model_type]
 

@@ -5,7 +5,7 @@ Not a `groundvts` subcommand (a research script; the lead decides what becomes l
 per-record cache: every record goes through the stock `GroundVTSVideoCollator` once (decode + processor), its
 unpadded tensors are kept in memory, and each training step only pads and concatenates them.
 
-    python scripts/synthetic_experiment.py --data /tmp/syn --out /tmp/synrun --steps 600 --batch 16 --lr 2e-3
+    python scripts/experiments/synthetic_experiment.py --data /tmp/syn --out /tmp/synrun --steps 600 --batch 16 --lr 2e-3
 
 Diagnosis knobs (docs/synthetic_notes.md, "Diagnosis"): `--vts-strategy` (dense by default: a base model must not
 run the learned sampler), `--freeze-vision`, `--video-scale`, `--rope-theta`, `--mrope`, `--heads`, `--init`
@@ -34,7 +34,7 @@ from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VL
 from groundvts.processing.parsing import parse_mr_answer
 from groundvts.processing.prompts import MR_TEMPLATES, build_inference_messages, build_mr_conversation
 from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, special_token_ids
-from groundvts.scripts.synthetic_scenes import query_for
+from groundvts.scripts.data.synthetic.scenes import query_for
 from groundvts.trainers.collator import GroundVTSVideoCollator
 
 
@@ -100,7 +100,7 @@ SYNTHETIC_TOKENIZER = False
 
 def build_processor(side: int, fps: float):
     if SYNTHETIC_TOKENIZER:  # the synthetic benchmark's tokenizer: its words are whole tokens (~2x shorter prompts)
-        from groundvts.scripts.synthetic_benchmark import SyntheticSettings, synthetic_processor
+        from groundvts.scripts.data.synthetic.benchmark import SyntheticSettings, synthetic_processor
 
         return synthetic_processor(SyntheticSettings(frame_side=side), fps)
     return build_tiny_qwen2_5_vl_processor(max_pixels=side * side, min_pixels=side * side, fps=fps, max_frames=128)
@@ -249,7 +249,7 @@ def presence_labels(row: dict, item: dict, cell_only: bool = False) -> torch.Ten
 def cell_codes(row: dict, item: dict) -> torch.Tensor:
     """Per video token: (0, 0) for an empty cell, else (colour + 1, shape + 1) of the object whose centre is in the
     token's cell and that is visible at the patch's midpoint (static objects; appear/disappear events only)."""
-    from groundvts.scripts.synthetic_scenes import COLORS, SHAPES
+    from groundvts.scripts.data.synthetic.scenes import COLORS, SHAPES
 
     t, h, w = item["video_grid_thw"][0].tolist()
     seconds = float(item["second_per_grid_ts"][0])
@@ -368,7 +368,7 @@ def evaluate(model, processor, prompts: list[dict], rows, batch: int = 32, max_n
 @torch.no_grad()
 def colour_eval(model, processor, prompts: list[dict], rows, batch: int = 32):
     """Colour accuracy: the greedy answer names the asked shape's true colour (and no other colour)."""
-    from groundvts.scripts.synthetic_scenes import COLORS
+    from groundvts.scripts.data.synthetic.scenes import COLORS
 
     model.eval()
     tok = processor.tokenizer

@@ -11,17 +11,17 @@ import sys
 
 # subcommand -> (module, one-line summary shown by `groundvts --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "ground": ("groundvts.scripts.ground", "find when a sentence happens in one video (prints the span, can plot)"),
-    "infer": ("groundvts.scripts.infer", "run a model over a benchmark's annotations, writing resumable predictions"),
-    "evaluate": ("groundvts.scripts.evaluate_predictions", "score saved predictions and print a results table"),
-    "build-data": ("groundvts.scripts.build_grounding_ft", "build the Grounding-FT training set from annotation files"),
-    "make-synthetic": ("groundvts.scripts.make_synthetic", "generate synthetic grounding videos with annotations"),
-    "synthetic-benchmark": ("groundvts.scripts.synthetic_benchmark", "train and compare token-selection variants on synthetic data"),
-    "train": ("groundvts.scripts.train", "run one training stage from a recipe YAML (stage 1, 2 or 3)"),
-    "merge": ("groundvts.scripts.merge_lora", "merge a trained LoRA adapter into its base GroundVTS model"),
-    "convert": ("groundvts.scripts.convert_official_checkpoint",
+    "ground": ("groundvts.scripts.inference.grounding", "find when a sentence happens in one video (prints the span, can plot)"),
+    "infer": ("groundvts.scripts.inference.benchmark", "run a model over a benchmark's annotations, writing resumable predictions"),
+    "evaluate": ("groundvts.scripts.inference.evaluation", "score saved predictions and print a results table"),
+    "build-data": ("groundvts.scripts.data.grounding_ft", "build the Grounding-FT training set from annotation files"),
+    "make-synthetic": ("groundvts.scripts.data.synthetic.videos", "generate synthetic grounding videos with annotations"),
+    "synthetic-benchmark": ("groundvts.scripts.data.synthetic.benchmark", "train and compare token-selection variants on synthetic data"),
+    "train": ("groundvts.scripts.training.recipe", "run one training stage from a recipe YAML (stage 1, 2 or 3)"),
+    "merge": ("groundvts.scripts.release.merge", "merge a trained LoRA adapter into its base GroundVTS model"),
+    "convert": ("groundvts.scripts.release.convert",
                 "make a GroundVTS checkpoint from official GroundVTS or plain Qwen2.5-VL / InternVL3.5-HF weights"),
-    "release": ("groundvts.scripts.release", "assemble a Hub model repo (weights, code, card with results) and upload it"),
+    "release": ("groundvts.scripts.release.repo", "assemble a Hub model repo (weights, code, card with results) and upload it"),
 }
 
 

@@ -36,8 +36,8 @@ from typing import Any, Callable
 
 from safetensors.torch import load_file, save_file
 
-from groundvts.scripts.release import BACKBONES, Backbone, load_processor
-from groundvts.scripts.release_card import ReleaseError
+from groundvts.scripts.release.repo import BACKBONES, Backbone, load_processor
+from groundvts.scripts.release.model_card import ReleaseError
 
 # Tokenizer and processor files travel unchanged when no processor of ours can be built from them.
 SIDE_FILES = (

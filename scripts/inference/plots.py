@@ -5,7 +5,7 @@
   with `spatial_frames=N`, a second row in the style of Figure 7: N frames with their removed tokens dimmed.
 - `kept_density(result)`: the numbers behind the curve, (unit start, unit end, kept fraction, mean relevance).
 
-`result` is a `GroundingResult` from `groundvts.scripts.ground`.
+`result` is a `GroundingResult` from `groundvts.scripts.inference.grounding`.
 """
 
 from __future__ import annotations

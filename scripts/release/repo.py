@@ -35,7 +35,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HFValidationError, HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
-from groundvts.scripts.release_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
+from groundvts.scripts.release.model_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from typing import Any
 from groundvts.processing.annotations import BENCHMARKS, load_annotations, split_of
 from groundvts.processing.prompts import HD_CLIP_SECONDS
 
-from .ground import parse_args
-from .prediction_store import CorruptPredictionsError, read_rows
+from groundvts.scripts.inference.grounding import parse_args
+from groundvts.scripts.inference.prediction_store import CorruptPredictionsError, read_rows
 
 METRIC_OF = {
     "charades_sta": "moment_retrieval",
@@ -49,9 +49,9 @@ HEADLINE = {
 
 def metrics_dir() -> Path:
     """The folder of the metric scripts (`evaluate_metrics/<name>/<name>.py`)."""
-    import groundvts.evaluate_metrics as package
+    from importlib.resources import files
 
-    return Path(package.__file__).resolve().parent
+    return Path(str(files("groundvts.evaluate_metrics")))
 
 
 def load_metric(name: str) -> Any:

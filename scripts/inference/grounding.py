@@ -33,7 +33,7 @@ from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
 from groundvts.processing.prompts import grounding_eval_prompt, highlight_eval_prompt
 
-from .generation import VideoAnswer, configure_vts, generate_answers, load_groundvts, temporal_iou
+from groundvts.scripts.inference.generation import VideoAnswer, configure_vts, generate_answers, load_groundvts, temporal_iou
 
 __all__ = ["GroundingResult", "ground", "load_groundvts", "configure_vts", "main"]
 
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     truth = tuple(args.truth) if args.truth else None
     if args.plot is not None:
-        from .plot_density import plot_grounding
+        from groundvts.scripts.inference.plots import plot_grounding
 
         plot_grounding(result, args.plot, truth=truth, spatial_frames=args.spatial_frames, query=args.query)
     if args.json:

@@ -3,7 +3,7 @@
     groundvts train trainers/recipes/groundvts-q-stage1.yaml
     groundvts train RECIPE.yaml --set training.learning_rate=5e-5 --set data.path=my_data
     groundvts train RECIPE.yaml --resume                 # continue from the last checkpoint in output_dir
-    accelerate launch --config_file trainers/recipes/accelerate/zero2.yaml -m groundvts.scripts.train RECIPE.yaml
+    accelerate launch --config_file trainers/recipes/accelerate/zero2.yaml -m groundvts.scripts.training.recipe RECIPE.yaml
 
 A recipe names the backbone, the model to start from (plain backbone weights for stage 1, the stage-1 output
 later), an optional LoRA adapter to continue (stage 3 continues stage 2), the VTS settings, the data and the
@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "trainers" / "recipes"
+# Package data, found through the installed package (a wheel has no checkout around it).
+RECIPES_DIR = Path(str(files("groundvts.trainers") / "recipes"))
 DATA_FORMATS = ("grounding_ft", "llava_video")
 RECIPE_KEYS = {"backbone", "model", "adapter", "vts", "data", "training", "model_dtype"}
 

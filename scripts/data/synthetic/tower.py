@@ -46,7 +46,7 @@ def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], gri
 
 def tower_records(data_dir: Path, split: str) -> list[dict[str, Any]]:
     """One record per sample of `split`: the video (for the collator) and the target and frame size (for the labels)."""
-    from .make_synthetic import read_split
+    from groundvts.scripts.data.synthetic.videos import read_split
 
     samples, settings = read_split(data_dir, split)
     frame_size = [settings["width"], settings["height"]]
@@ -134,7 +134,7 @@ def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100) -> fl
     half, and how well VTS finds the target otherwise."""
     from groundvts.processing.prompts import build_inference_messages
 
-    from .generation import load_groundvts
+    from groundvts.scripts.inference.generation import load_groundvts
 
     model, processor = load_groundvts(model_dir)
     kept = total = 0

@@ -1,7 +1,7 @@
 """Rebuild the embedded default model, GroundVTS-tiny (`hub_configs/groundvts-tiny`), from a synthetic-benchmark run.
 
     groundvts synthetic-benchmark --out runs/synthetic
-    python -m groundvts.scripts.bundle_tiny_model runs/synthetic            # writes hub_configs/groundvts-tiny
+    python -m groundvts.scripts.data.synthetic.bundle runs/synthetic            # writes hub_configs/groundvts-tiny
 
 1. `groundvts release --dry-run` assembles a Hub model folder from the run's `token` model (GroundVTS ρ = 0.5):
    safetensors weights, the flat remote code, the processor at the benchmark's video settings, a greedy
@@ -23,8 +23,8 @@ from typing import Any
 
 from groundvts.hub_configs import TINY_MODEL_DIR
 
-from . import release
-from .synthetic_benchmark import BASE_FPS, results_table
+from groundvts.scripts.release import repo as release
+from groundvts.scripts.data.synthetic.benchmark import BASE_FPS, results_table
 
 REPO_ID = "groundvts/groundvts-tiny"
 EXAMPLES_SEED = 20261122  # not a seed any benchmark run trains on (they use --seed, default 0)
@@ -62,7 +62,7 @@ def write_card(path: Path, preamble: str) -> None:
 
 def write_examples(out_dir: Path, report: dict[str, Any], count: int) -> list[dict[str, Any]]:
     """`count` held-out videos of the run's scene settings at `EXAMPLES_SEED`, with examples.json."""
-    from .make_synthetic import make_synthetic_benchmark, read_split
+    from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark, read_split
 
     examples_dir = out_dir / "examples"
     examples_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def bundle(run_dir: Path, out_dir: Path, variant: str = "token", num_examples: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m groundvts.scripts.bundle_tiny_model", description=__doc__,
+        prog="python -m groundvts.scripts.data.synthetic.bundle", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, help="a `groundvts synthetic-benchmark --out` folder")

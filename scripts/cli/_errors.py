@@ -1,0 +1,42 @@
+"""The one place where the project's exceptions become `error: ...` lines and exit codes.
+
+Commands call their library through `run_command`; the libraries raise typed exceptions and never print or exit.
+Expected failures (bad input, a missing file, a refused upload) print one line, without a traceback unless
+`GROUNDVTS_DEBUG=1`; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Callable
+
+DEBUG_ENV = "GROUNDVTS_DEBUG"
+USAGE_ERROR = 2  # what argparse returns for bad usage; bad input files and values get the same code
+REMOTE_ERROR = 1  # the Hub refused or failed an upload: the input may be fine, retrying can help
+
+
+def exit_code_for(error: BaseException) -> int | None:
+    """The exit code of an expected failure, or None for a bug (which must keep its traceback)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(error, HfHubHTTPError):  # before OSError: the Hub's HTTP errors subclass it
+        return REMOTE_ERROR
+    if isinstance(error, (ValueError, OSError)):  # our input errors are ValueErrors; missing files are OSErrors
+        return USAGE_ERROR
+    return None
+
+
+def run_command(command: Callable[[], int | None]) -> int:
+    """Run a command's library call; map expected failures to `error: <message>` on stderr and an exit code."""
+    try:
+        return int(command() or 0)
+    except Exception as error:  # noqa: BLE001 - mapped below, or re-raised as a bug
+        code = exit_code_for(error)
+        if code is None:
+            raise
+        if os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return code
