@@ -21,6 +21,8 @@ def exit_code_for(error: BaseException) -> int | None:
     """The exit code of an expected failure, or None for a bug (which must keep its traceback)."""
     from huggingface_hub.errors import HfHubHTTPError
 
+    if isinstance(getattr(error, "exit_code", None), int):  # a library error that names its own code
+        return error.exit_code
     if isinstance(error, HfHubHTTPError):  # before OSError: the Hub's HTTP errors subclass it
         return REMOTE_ERROR
     if isinstance(error, (ValueError, OSError)):  # our input errors are ValueErrors; missing files are OSErrors

@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import types
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
 
 from transformers import HfArgumentParser
+
+from groundvts.scripts.cli._errors import run_command
 
 _ARGPARSE_KEYS = ("choices", "nargs", "const", "metavar", "dest")
 
@@ -81,6 +83,14 @@ class CommandParser(HfArgumentParser):
                 self._exclusive[group] = target.add_mutually_exclusive_group()
             target = self._exclusive[group]
         target.add_argument(meta.get("flag", f"--{field.name.replace('_', '-')}"), **kwargs)
+
+    def run(self, argv: list[str] | None, command: Callable[..., int | None]) -> int:
+        """A command's whole `main`: parse `argv`, then `command(*settings, extra_namespace)` through `run_command`
+        (expected errors -> `error: ...` and an exit code); argparse's code for --help and bad usage."""
+        parsed = self.parse_command(argv)
+        if isinstance(parsed, int):
+            return parsed
+        return run_command(lambda: command(*parsed))
 
     def parse_command(self, argv: list[str] | None) -> tuple | int:
         """(*settings, extra namespace), or argparse's exit code (0 after --help, 2 for bad usage) instead of raising

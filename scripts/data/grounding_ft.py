@@ -1,32 +1,19 @@
-"""Build the Grounding-FT training set (stage 3) from benchmark annotation files.
+"""The Grounding-FT training set (stage 3) from benchmark annotation files.
 
 Moment retrieval (MR): one sample per ground-truth window of Charades-STA, QVHighlights and ActivityNet Captions
 train queries; highlight detection (HD): one sample per QVHighlights train query, from its relevant clips and
-saliency scores. Each sample is `{"messages": [user, assistant], "videos": [path]}` with a paper template drawn
-by a seeded `random.Random` (`--seed`, 42 by default), plus the source fields `benchmark`, `task` ("mr"/"hd"),
-`qid`, `video_id`, `query`, `duration` and `source` (file:line). The result is a `datasets.Dataset` written with
-`save_to_disk` (and, with `--jsonl`, as json lines).
-
-Video paths are `<video folder>/<video_id><--video-ext>`; the files need not exist unless `--check-videos` is
-given, which finds each file (any common extension, see `resolve_video`) and skips samples whose video is missing.
-Every skipped row (bad annotation, missing video, ...) goes to a `skipped.jsonl` next to the output (or
-`--skipped-file`) with its file, line and reason; the first ones are also printed on stderr.
-
-    groundvts build-data --output data/grounding_ft \\
-        --charades charades_sta_train.txt --charades-videos videos/charades \\
-        --qvhighlights highlight_train_release.jsonl --qvhighlights-videos videos/qvhighlights \\
-        --activitynet train.json --activitynet-videos videos/activitynet
+saliency scores. Each sample is `{"messages": [user, assistant], "videos": [path]}` with a paper template drawn by a
+seeded `random.Random`, plus its source fields (`FEATURES`). `build_grounding_ft` returns a `datasets.Dataset`;
+`write_grounding_ft` builds and saves one folder (the `groundvts build-data` command, whose help tells the rest).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +60,102 @@ class GroundingSource:
     duration_file: str | Path | None = None  # Charades csv (default: the sibling Charades_v1_*.csv)
 
 
+@dataclass
+class GroundingFTSettings:
+    """How samples are built, the same for every source; each field is a `groundvts build-data` flag."""
+
+    tasks: list[str] = field(
+        default_factory=lambda: list(TASKS), metadata={"choices": TASKS, "help": "mr and/or hd (default both)"}
+    )
+    seed: int = field(default=42, metadata={"help": "template sampling seed (default 42)"})
+    check_videos: bool = field(default=False, metadata={"help": "skip samples whose video file is missing"})
+    video_extension: str = field(
+        default=".mp4",
+        metadata={"flag": "--video-ext", "metavar": "VIDEO_EXT",
+                  "help": "extension of the video paths written (default .mp4)"},
+    )
+    decimals: int = field(default=1, metadata={"help": "decimals of the MR answer seconds (default 1)"})
+
+    def __post_init__(self) -> None:
+        self.tasks = list(self.tasks)
+        unknown = [task for task in self.tasks if task not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"`tasks` must be a non-empty subset of {TASKS}, got {self.tasks}.")
+
+
+# Annotation paths stay strings: records and skipped rows quote them as given (`source` is "file:line").
+@dataclass
+class GroundingFTInputs:
+    """The annotation files to read and where their videos are; `sources()` pairs them up."""
+
+    charades: str | None = field(default=None, metadata={"help": "Charades-STA train txt (or lighthouse jsonl)"})
+    charades_durations: str | None = field(
+        default=None, metadata={"help": "Charades_v1_train.csv (default: next to the txt)"}
+    )
+    qvhighlights: str | None = field(default=None, metadata={"help": "QVHighlights train jsonl"})
+    activitynet: str | None = field(default=None, metadata={"help": "ActivityNet Captions train json"})
+    video_root: str | None = field(
+        default=None, metadata={"help": "video folder for every source without its own --*-videos"}
+    )
+    charades_videos: str | None = field(default=None, metadata={"help": "folder of the charades videos"})
+    qvhighlights_videos: str | None = field(default=None, metadata={"help": "folder of the qvhighlights videos"})
+    activitynet_videos: str | None = field(default=None, metadata={"help": "folder of the activitynet videos"})
+
+    def sources(self) -> list[GroundingSource]:
+        """One source per given annotation file, in the order Charades-STA, QVHighlights, ActivityNet Captions.
+
+        Raises ValueError when no file is given or a file has no video folder.
+        """
+        given = [
+            ("charades_sta", self.charades, self.charades_videos, "--charades"),
+            ("qvhighlights", self.qvhighlights, self.qvhighlights_videos, "--qvhighlights"),
+            ("activitynet_captions", self.activitynet, self.activitynet_videos, "--activitynet"),
+        ]
+        sources = []
+        for benchmark, file, videos, flag in given:
+            if file is None:
+                continue
+            root = videos or self.video_root
+            if root is None:
+                raise ValueError(f"{flag} needs a video folder: pass {flag}-videos DIR or --video-root DIR.")
+            duration = self.charades_durations if benchmark == "charades_sta" else None
+            sources.append(GroundingSource(benchmark, file, root, duration))
+        if not sources:
+            raise ValueError("Give at least one annotation file: --charades, --qvhighlights or --activitynet.")
+        return sources
+
+
+@dataclass
+class GroundingFTOutput:
+    """Where `write_grounding_ft` saves the dataset, the skipped rows and (optionally) json lines."""
+
+    output: Path = field(metadata={"help": "folder for Dataset.save_to_disk"})
+    jsonl: str | None = field(default=None, metadata={"help": "also write the samples as json lines here"})
+    skipped_file: Path | None = field(
+        default=None, metadata={"help": "where to list skipped rows (default: skipped.jsonl next to --output)"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty --output folder"})
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output)
+        self.skipped_file = Path(self.skipped_file) if self.skipped_file else self.output.parent / "skipped.jsonl"
+
+    def check(self) -> None:
+        """Raises ValueError for a non-empty output folder (or a file) without `overwrite`."""
+        output = self.output
+        if output.exists() and (not output.is_dir() or any(output.iterdir())) and not self.overwrite:
+            raise ValueError(f"--output {output} exists and is not empty; pass --overwrite or another folder.")
+
+
+@dataclass
+class GroundingFTReport:
+    """What `write_grounding_ft` built and where it went."""
+
+    dataset: Dataset
+    skipped: list[SkippedRow]
+    output: GroundingFTOutput
+
+
 class _VideoPaths:
     """Video path of each video id: `root/<id><ext>`, or the found file with `check` (missing -> None)."""
 
@@ -112,36 +195,36 @@ def _source_location(annotation: GroundingAnnotation) -> tuple[str, int | str]:
     return file, int(line) if line.isdigit() else line
 
 
+def _settings(settings: GroundingFTSettings | None, options: dict[str, Any]) -> GroundingFTSettings:
+    if settings is not None and options:
+        raise TypeError("Pass either `settings` or its fields as keyword arguments, not both.")
+    return settings if settings is not None else GroundingFTSettings(**options)
+
+
 def build_grounding_records(
-    sources: Sequence[GroundingSource],
-    *,
-    seed: int = 42,
-    tasks: Sequence[str] = TASKS,
-    check_videos: bool = False,
-    video_extension: str = ".mp4",
-    decimals: int = 1,
+    sources: Sequence[GroundingSource], settings: GroundingFTSettings | None = None, **options: Any
 ) -> tuple[list[dict[str, Any]], list[SkippedRow]]:
     """Grounding-FT samples as plain dicts, and every skipped row (annotation and build problems).
 
+    `options` are `GroundingFTSettings` fields (`seed=7, tasks=["mr"]`), for callers without a settings object.
     Sources are read in the given order; templates come from one `random.Random(seed)` drawn once per sample in
     that order, so the same inputs give the same dataset.
     """
-    unknown = [task for task in tasks if task not in TASKS]
-    if unknown or not tasks:
-        raise ValueError(f"`tasks` must be a non-empty subset of {TASKS}, got {list(tasks)}.")
+    settings = _settings(settings, options)
+    tasks = settings.tasks
     for source in sources:
         if source.benchmark not in TRAIN_BENCHMARKS:
             raise ValueError(
                 f"Grounding-FT is built from {', '.join(TRAIN_BENCHMARKS)}; got {source.benchmark!r}"
                 " (NExT-GQA has no training split with spans)."
             )
-    rng = random.Random(seed)
+    rng = random.Random(settings.seed)
     records: list[dict[str, Any]] = []
     skipped: list[SkippedRow] = []
     for source in sources:
         loaded = load_annotations(source.benchmark, source.annotation_file, duration_file=source.duration_file)
         skipped += loaded.skipped
-        video_path = _VideoPaths(source.video_root, video_extension, check_videos)
+        video_path = _VideoPaths(source.video_root, settings.video_extension, settings.check_videos)
         for annotation in loaded.records:
             file, line = _source_location(annotation)
             video = video_path(annotation.video_id)
@@ -155,7 +238,9 @@ def build_grounding_records(
             try:
                 if "mr" in tasks:
                     for start, end in annotation.windows:
-                        record = build_mr_conversation(annotation.query, start, end, video, rng=rng, decimals=decimals)
+                        record = build_mr_conversation(
+                            annotation.query, start, end, video, rng=rng, decimals=settings.decimals
+                        )
                         records.append(_sample(record, annotation, "mr"))
                 if "hd" in tasks and annotation.benchmark == "qvhighlights":
                     if not annotation.relevant_clip_ids:
@@ -171,24 +256,38 @@ def build_grounding_records(
 
 
 def build_grounding_ft(
-    sources: Sequence[GroundingSource],
-    *,
-    seed: int = 42,
-    tasks: Sequence[str] = TASKS,
-    check_videos: bool = False,
-    video_extension: str = ".mp4",
-    decimals: int = 1,
+    sources: Sequence[GroundingSource], settings: GroundingFTSettings | None = None, **options: Any
 ) -> tuple[Dataset, list[SkippedRow]]:
     """The Grounding-FT `datasets.Dataset` (columns of `FEATURES`) and every skipped row.
 
-    Arrow stores the `{"type": "video"}` block as `{"type": "video", "text": None}`; the chat templates render
-    it the same, and the trainer collator drops the None before templating.
+    `settings`/`options` as in `build_grounding_records`. Arrow stores the `{"type": "video"}` block as
+    `{"type": "video", "text": None}`; the chat templates render it the same, and the trainer collator drops the
+    None before templating.
     """
-    records, skipped = build_grounding_records(
-        sources, seed=seed, tasks=tasks, check_videos=check_videos, video_extension=video_extension,
-        decimals=decimals,
-    )
+    records, skipped = build_grounding_records(sources, _settings(settings, options))
     return Dataset.from_list(records, features=FEATURES), skipped
+
+
+def write_grounding_ft(
+    inputs: GroundingFTInputs, output: GroundingFTOutput, settings: GroundingFTSettings | None = None
+) -> GroundingFTReport:
+    """Build the dataset from `inputs` and save it: `save_to_disk` in `output.output`, the skipped rows in
+    `output.skipped_file` and, with `output.jsonl`, the samples as json lines.
+
+    Raises ValueError (bad inputs, or a non-empty output folder without `overwrite`) or FileNotFoundError (a
+    missing annotation file) before writing anything.
+    """
+    sources = inputs.sources()
+    output.check()
+    records, skipped = build_grounding_records(sources, settings or GroundingFTSettings())
+    dataset = Dataset.from_list(records, features=FEATURES)
+    dataset.save_to_disk(str(output.output))
+    write_skipped(skipped, output.skipped_file)
+    if output.jsonl:
+        with open(output.jsonl, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return GroundingFTReport(dataset, skipped, output)
 
 
 def summarize(dataset: Dataset, skipped: Sequence[SkippedRow]) -> str:
@@ -206,85 +305,3 @@ def write_skipped(skipped: Sequence[SkippedRow], path: Path) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in skipped:
             handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="groundvts build-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--output", required=True, help="folder for Dataset.save_to_disk")
-    parser.add_argument("--charades", help="Charades-STA train txt (or lighthouse jsonl)")
-    parser.add_argument("--charades-durations", help="Charades_v1_train.csv (default: next to the txt)")
-    parser.add_argument("--qvhighlights", help="QVHighlights train jsonl")
-    parser.add_argument("--activitynet", help="ActivityNet Captions train json")
-    parser.add_argument("--video-root", help="video folder for every source without its own --*-videos")
-    for name in ("charades", "qvhighlights", "activitynet"):
-        parser.add_argument(f"--{name}-videos", help=f"folder of the {name} videos")
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, help="mr and/or hd (default both)")
-    parser.add_argument("--seed", type=int, default=42, help="template sampling seed (default 42)")
-    parser.add_argument("--check-videos", action="store_true", help="skip samples whose video file is missing")
-    parser.add_argument("--video-ext", default=".mp4", help="extension of the video paths written (default .mp4)")
-    parser.add_argument("--decimals", type=int, default=1, help="decimals of the MR answer seconds (default 1)")
-    parser.add_argument("--jsonl", help="also write the samples as json lines here")
-    parser.add_argument("--skipped-file", help="where to list skipped rows (default: skipped.jsonl next to --output)")
-    parser.add_argument("--show-skipped", type=int, default=20, help="skipped rows printed on stderr (default 20)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
-    return parser
-
-
-def _sources(args: argparse.Namespace) -> list[GroundingSource]:
-    given = [
-        ("charades_sta", args.charades, args.charades_videos, "--charades"),
-        ("qvhighlights", args.qvhighlights, args.qvhighlights_videos, "--qvhighlights"),
-        ("activitynet_captions", args.activitynet, args.activitynet_videos, "--activitynet"),
-    ]
-    sources = []
-    for benchmark, file, videos, flag in given:
-        if file is None:
-            continue
-        root = videos or args.video_root
-        if root is None:
-            raise ValueError(f"{flag} needs a video folder: pass {flag}-videos DIR or --video-root DIR.")
-        duration = args.charades_durations if benchmark == "charades_sta" else None
-        sources.append(GroundingSource(benchmark, file, root, duration))
-    if not sources:
-        raise ValueError("Give at least one annotation file: --charades, --qvhighlights or --activitynet.")
-    return sources
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    output = Path(args.output)
-    try:
-        sources = _sources(args)
-        if output.exists() and (not output.is_dir() or any(output.iterdir())) and not args.overwrite:
-            raise ValueError(f"--output {output} exists and is not empty; pass --overwrite or another folder.")
-        records, skipped = build_grounding_records(
-            sources, seed=args.seed, tasks=args.tasks, check_videos=args.check_videos,
-            video_extension=args.video_ext, decimals=args.decimals,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    dataset = Dataset.from_list(records, features=FEATURES)
-    dataset.save_to_disk(str(output))
-    skipped_file = Path(args.skipped_file) if args.skipped_file else output.parent / "skipped.jsonl"
-    write_skipped(skipped, skipped_file)
-    if args.jsonl:
-        with open(args.jsonl, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(summarize(dataset, skipped))
-    exported = f"; json lines in {args.jsonl}" if args.jsonl else ""
-    print(f"Saved to {output}; skipped rows listed in {skipped_file}{exported}")
-    if skipped:
-        shown = skipped[: max(args.show_skipped, 0)]
-        for row in shown:
-            print(f"skipped {row.file}:{row.line}: {row.reason}", file=sys.stderr)
-        if len(skipped) > len(shown):
-            print(f"... and {len(skipped) - len(shown):,} more skipped rows (see {skipped_file})", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

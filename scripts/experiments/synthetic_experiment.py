@@ -7,9 +7,9 @@ unpadded tensors are kept in memory, and each training step only pads and concat
 
     python scripts/experiments/synthetic_experiment.py --data /tmp/syn --out /tmp/synrun --steps 600 --batch 16 --lr 2e-3
 
-Diagnosis knobs (docs/synthetic_notes.md, "Diagnosis"): `--vts-strategy` (dense by default: a base model must not
-run the learned sampler), `--freeze-vision`, `--video-scale`, `--rope-theta`, `--mrope`, `--heads`, `--init`
-(curriculum), `--template mix` (adds the evaluation prompt), and `--trainer` (the same run through
+Diagnosis knobs (docs/synthetic_findings.md, "What made it learn"): `--vts-strategy` (dense by default: a base
+model must not run the learned sampler), `--freeze-vision`, `--video-scale`, `--rope-theta`, `--mrope`, `--heads`,
+`--init` (curriculum), `--template mix` (adds the evaluation prompt), and `--trainer` (the same run through
 `GroundVTSTrainer`, stage 0, `video_cache=True`). Encoded records are memoised on disk under `--cache-dir`.
 """
 
@@ -156,7 +156,7 @@ def make_record(row: dict, template: int | str, rng: random.Random) -> dict:
 def freeze_vision(model, part: str) -> None:
     """Keep the vision tower at its random init: "encoder" (patch embedding + blocks; the merger/projector still
     trains) or "all" (the merger too). Trained from scratch together with the LLM, the tower collapses to an
-    almost constant output (see docs/synthetic_notes.md, Diagnosis)."""
+    almost constant output (see docs/synthetic_findings.md, "What made it learn", 1)."""
     if part == "none":
         return
     visual = model.model.visual

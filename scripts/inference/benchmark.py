@@ -1,47 +1,27 @@
-"""Run a GroundVTS model over a benchmark's annotations and write resumable predictions (`groundvts infer`).
+"""Benchmark inference: run a GroundVTS model over a benchmark's annotations, writing resumable predictions.
 
-    groundvts infer --benchmark charades_sta --annotations charades_sta_test.txt --video-root Charades_v1 \\
-        --model ./groundvts-q --output preds/charades.jsonl --batch-size 4
-    accelerate launch --num_processes 8 -m groundvts.scripts.cli infer ...   # one shard per process
-
-Benchmarks and what runs per query:
-  charades_sta          grounding prompt -> `window` (txt + Charades_v1_*.csv durations via --duration-file,
-                        or the lighthouse jsonl)
-  activitynet_captions  grounding prompt -> `window`. Split: pass val_2.json, as VideoMind does (lighthouse
-                        and others use val_1); state the split with your numbers.
-  qvhighlights          grounding prompt + highlight prompt -> moment_detr rows (`pred_relevant_windows`,
-                        `pred_saliency_scores`, one score per 2-s clip)
-  nextgqa               grounding prompt + multiple-choice prompt -> `window` and `answer` (--grounding-file
-                        gsub_<split>.json)
-`--task mr|hd|qa` runs one pass only.
-
-One JSON line per query is appended and flushed as soon as it is made. Rerunning the same command resumes:
-queries already in the output are skipped, and a partial last line (a killed run) is dropped and redone. With
-several processes each appends to `<output stem>.rank<i>.jsonl`; the first process merges them into the output,
-in annotation order, at the end. Queries whose video is missing or unreadable are listed (file, qid, reason) in
-`<output stem>.errors.jsonl` and the run goes on. Sampling follows the processor saved with the model (true
-frame times read from each file) unless --fps / --num-frames is given (both within the processor's max_frames);
---keep-ratio and --strategy override VTS. Rows flag spans `clamped` to the video or `swapped`, and record the
-decoded `video_duration`; a video decoding to under 90% of its annotated duration gets a warning.
+`run_benchmark(data, run, sampling, model_settings)` is what `groundvts infer` does: it loads the annotations and
+the model, skips the queries already in the output (refusing to mix rows made with other run settings), predicts
+this process's share of the rest (one shard per process under `accelerate launch` / torchrun), merges the shards
+in annotation order and writes the errors file (`<output stem>.errors.jsonl`: missing or unreadable videos, skipped
+annotation rows). It raises on bad input instead of returning an exit code, and reports counts in a
+`BenchmarkReport`. `run_shard` is the per-process loop, usable on its own with an already loaded model.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from groundvts.modeling.vts import VTS_STRATEGIES
-from groundvts.processing.annotations import BENCHMARKS, load_annotations, reason_category, resolve_video
+from groundvts.processing.annotations import reason_category, resolve_video
 
-from groundvts.scripts.inference.benchmark_tasks import TASK_CHOICES, merge_row, pass_prompt, passes_for
-from groundvts.scripts.inference.generation import VideoReadError, configure_vts, generate_answers, load_groundvts
-from groundvts.scripts.inference.grounding import parse_args
+from groundvts.scripts.inference.benchmark_tasks import TASK_CHOICES, BenchmarkData, merge_row, pass_prompt, passes_for
+from groundvts.scripts.inference.generation import SamplingSettings, VideoReadError, generate_answers
+from groundvts.scripts.inference.loading import Loader, ModelSettings, load_groundvts
 from groundvts.scripts.inference.prediction_store import (
-    CorruptPredictionsError,
     RowWriter,
     concat_files,
     existing_rows,
@@ -52,18 +32,27 @@ from groundvts.scripts.inference.prediction_store import (
     repair,
 )
 
+__all__ = [
+    "INFER_MAX_NEW_TOKENS", "BenchmarkRunSettings", "BenchmarkReport", "InferenceSettings", "ShardReport",
+    "SettingsMismatchError", "load_benchmark_records", "pending_records", "run_shard", "run_benchmark",
+]
+
 # Settings that must agree between a run and the rows it resumes (mixing them would corrupt the results).
 RUN_SETTINGS = ("benchmark", "passes", "keep_ratio", "strategy")
 # A video decoding to less than this share of its annotated duration gets a warning (truncated or wrong file).
 SHORT_VIDEO_RATIO = 0.9
+# `groundvts infer`'s default --max-new-tokens (`groundvts ground` keeps SamplingSettings' 64).
+INFER_MAX_NEW_TOKENS = 256
 
 
 @dataclass
 class InferenceSettings:
+    """What `run_shard` needs per batch: the benchmark, its passes, the batch size and the sampling."""
+
     benchmark: str
     passes: tuple[str, ...]
     batch_size: int = 1
-    max_new_tokens: int = 256
+    max_new_tokens: int = INFER_MAX_NEW_TOKENS
     fps: float | None = None
     num_frames: int | None = None
     max_pixels: int | None = None
@@ -206,50 +195,68 @@ def run_shard(
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="groundvts infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+@dataclass
+class BenchmarkRunSettings:
+    """Where the videos are, where predictions and errors go, which passes run and how many queries at once."""
+
+    video_root: Path = field(metadata={"help": "folder with the benchmark's videos"})
+    output: Path = field(metadata={"help": "predictions .jsonl (appended; resumable)"})
+    errors: Path | None = field(
+        default=None, metadata={"help": "error report (default <output stem>.errors.jsonl)"}
     )
-    parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
-    parser.add_argument("--annotations", required=True, type=Path, help="the benchmark's annotation file")
-    parser.add_argument("--duration-file", type=Path, default=None, help="Charades-STA: Charades_v1_<split>.csv")
-    parser.add_argument("--grounding-file", type=Path, default=None, help="NExT-GQA: gsub_<split>.json")
-    parser.add_argument("--video-root", required=True, type=Path, help="folder with the benchmark's videos")
-    parser.add_argument("--model", default=None, help="GroundVTS model folder or Hub id (required for now)")
-    parser.add_argument("--output", required=True, type=Path, help="predictions .jsonl (appended; resumable)")
-    parser.add_argument("--errors", type=Path, default=None, help="error report (default <output stem>.errors.jsonl)")
-    parser.add_argument("--task", choices=TASK_CHOICES, default="all", help="run one pass only (default: all)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=float, default=None, help="sampling fps (default: the processor's, 2.0)")
-    sampling.add_argument(
-        "--num-frames", type=int, default=None,
-        help="sample a fixed number of frames (at most the processor's max_frames)",
-    )
-    parser.add_argument(
-        "--max-pixels", type=int, default=None,
-        help="pixels per frame at most (default: the processor's; the official Qwen eval uses 50176 = 64*28*28)",
-    )
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--keep-ratio", type=float, default=None, help="override rho (config vts_keep_ratio)")
-    parser.add_argument("--strategy", choices=VTS_STRATEGIES, default=None, help="override config vts_strategy")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N queries of the file")
-    parser.add_argument("--device", default=None, help="default: this process's accelerator device")
-    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
+    task: str = field(default="all", metadata={"choices": TASK_CHOICES, "help": "run one pass only (default: all)"})
+    batch_size: int = 1
+    limit: int | None = field(default=None, metadata={"help": "only the first N queries of the file"})
+    progress: bool = field(default=True, metadata={"flag": "--no-progress", "help": "no progress bar"})
+
+    def __post_init__(self) -> None:
+        self.video_root, self.output = Path(self.video_root), Path(self.output)
+        self.errors = Path(self.errors) if self.errors is not None else None
+        if self.task not in TASK_CHOICES:
+            raise ValueError(f"--task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}.")
+        for name in ("batch_size", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
+        if self.output.suffix != ".jsonl":
+            raise ValueError(f"--output must end in .jsonl, got {self.output}.")
+
+    @property
+    def errors_file(self) -> Path:
+        return self.errors or errors_path(self.output)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+@dataclass
+class BenchmarkReport:
+    """What `run_benchmark` did. Counts over the whole output (`predicted`) are known on the main process only."""
+
+    output: Path
+    errors_file: Path
+    queries: int  # annotation queries in this run (after --limit)
+    resumed: int  # of them, already in the output when the run started
+    skipped: int  # annotation rows that gave no query
+    shard: ShardReport  # this process's share
+    main_process: bool = True
+    predicted: int | None = None  # queries with a row in the merged output (main process only)
+
+    @property
+    def missing(self) -> int | None:
+        return None if self.predicted is None else self.queries - self.predicted
+
+    def summary(self) -> str:
+        """The line `groundvts infer` ends with, e.g. `5 of 5 predictions in preds.jsonl`."""
+        if self.predicted is None:
+            return f"{self.shard.written} predictions written by this process"
+        return (
+            f"{self.predicted} of {self.queries} predictions in {self.output}"
+            + (f"; {self.missing} missing, see {self.errors_file}" if self.missing else "")
+            + (f"; {self.skipped} annotation rows skipped" if self.skipped else "")
+        )
 
 
-def _load_records(args: argparse.Namespace) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Records (the first --limit) and the annotation rows that were skipped, as error rows."""
-    loaded = load_annotations(
-        args.benchmark, args.annotations, duration_file=args.duration_file, grounding_file=args.grounding_file
-    )
+def load_benchmark_records(data: BenchmarkData, limit: int | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Records (the first `limit`) and the annotation rows that were skipped, as error rows."""
+    loaded = data.load()
     no_duration = [row for row in loaded.skipped if reason_category(row.reason) == "missing duration"]
     if no_duration or any(record.duration is None for record in loaded.records):
         first = no_duration[0] if no_duration else None
@@ -257,102 +264,85 @@ def _load_records(args: argparse.Namespace) -> tuple[list[Any], list[dict[str, A
         hint = {"charades_sta": " Pass --duration-file Charades_v1_<split>.csv.", "nextgqa": " Pass --grounding-file."}
         raise ValueError(
             f"{len(no_duration)} annotation rows have no video duration{where}; predictions cannot be clamped or "
-            f"scored without it.{hint.get(args.benchmark, '')}"
+            f"scored without it.{hint.get(data.benchmark, '')}"
         )
     skipped = [
         {"qid": None, "video_id": None, "file": f"{row.file}:{row.line}", "stage": "annotation", "reason": row.reason}
         for row in loaded.skipped
     ]
     if not loaded.records:
-        raise ValueError(f"{args.annotations} holds no usable {args.benchmark} query ({len(skipped)} rows skipped).")
-    records = loaded.records[: args.limit] if args.limit is not None else loaded.records
+        raise ValueError(f"{data.annotations} holds no usable {data.benchmark} query ({len(skipped)} rows skipped).")
+    records = loaded.records[:limit] if limit is not None else loaded.records
     return records, skipped
 
 
-def _check_args(args: argparse.Namespace) -> str | None:
-    if args.model is None:
-        return "pass --model (a GroundVTS model folder or Hub id)."
-    if not args.video_root.is_dir():
-        return f"video folder {args.video_root} does not exist; pass --video-root with the benchmark's videos."
-    for name in ("batch_size", "max_new_tokens", "limit", "num_frames", "max_pixels"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            return f"--{name.replace('_', '-')} must be >= 1, got {value}."
-    if args.fps is not None and not args.fps > 0:
-        return f"--fps must be > 0, got {args.fps}."
-    if args.output.suffix != ".jsonl":
-        return f"--output must end in .jsonl, got {args.output}."
-    return None
+def run_benchmark(
+    data: BenchmarkData,
+    run: BenchmarkRunSettings,
+    sampling: SamplingSettings,
+    model_settings: ModelSettings,
+    *,
+    loader: Loader = load_groundvts,
+    log: Callable[[str], None] | None = None,
+) -> BenchmarkReport:
+    """Predict every query of `data` not yet in `run.output` (see the module docstring); `loader` loads the model
+    (default `load_groundvts`), `log` receives the "resuming: ..." notice (main process only).
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    if problem := _check_args(args):
-        return _fail(problem)
-    try:
-        passes = passes_for(args.benchmark, args.task)
-        records, skipped = _load_records(args)
-    except (FileNotFoundError, ValueError) as error:
-        return _fail(str(error))
+    Raises ValueError (bad input: no model, annotations without durations, a pass the benchmark lacks, an output
+    made with other settings or corrupt) or FileNotFoundError (missing files) before any prediction is made.
+    """
+    if model_settings.model is None:
+        raise ValueError("pass --model (a GroundVTS model folder or Hub id).")
+    if not run.video_root.is_dir():
+        raise FileNotFoundError(
+            f"video folder {run.video_root} does not exist; pass --video-root with the benchmark's videos."
+        )
+    passes = passes_for(data.benchmark, run.task)
+    records, skipped = load_benchmark_records(data, run.limit)
 
     import torch
     from accelerate import PartialState
 
     # cpu=True lets accelerate see a multi-process CPU launch (torchrun / accelerate launch --cpu) as one.
-    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    state = PartialState(cpu=model_settings.device == "cpu" or not torch.cuda.is_available())
     rank, world = state.process_index, state.num_processes
-    try:
-        model, processor = load_groundvts(args.model, device=args.device or str(state.device), dtype=args.dtype)
-        configure_vts(model, keep_ratio=args.keep_ratio, strategy=args.strategy)
-    except (FileNotFoundError, ValueError, OSError) as error:
-        return _fail(str(error))
+    model, processor = model_settings.load(loader, default_device=str(state.device))
     settings = InferenceSettings(
-        benchmark=args.benchmark, passes=passes, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        fps=args.fps, num_frames=args.num_frames, max_pixels=args.max_pixels,
+        benchmark=data.benchmark, passes=passes, batch_size=run.batch_size, max_new_tokens=sampling.max_new_tokens,
+        fps=sampling.fps, num_frames=sampling.num_frames, max_pixels=sampling.max_pixels,
     )
     run_settings = {
-        "benchmark": args.benchmark, "passes": list(passes),
+        "benchmark": data.benchmark, "passes": list(passes),
         "keep_ratio": float(model.config.vts_keep_ratio), "strategy": str(model.config.vts_strategy),
     }
-    try:
-        pending = pending_records(records, args.output, run_settings)
-    except (CorruptPredictionsError, SettingsMismatchError) as error:
-        return _fail(str(error))
+    pending = pending_records(records, run.output, run_settings)
     # Every process must see the same pending list before anyone appends.
     state.wait_for_everyone()
     mine = pending[rank::world]
-    target = args.output if world == 1 else part_path(args.output, rank)
-    errors_file = args.errors or errors_path(args.output)
+    target = run.output if world == 1 else part_path(run.output, rank)
+    errors_file = run.errors_file
     errors_target = errors_file if world == 1 else part_path(errors_file, rank)
     done = len(records) - len(pending)
-    if rank == 0 and done:
-        print(f"resuming: {done} of {len(records)} queries already in {args.output}", file=sys.stderr)
+    if rank == 0 and done and log is not None:
+        log(f"resuming: {done} of {len(records)} queries already in {run.output}")
     with RowWriter(errors_target, mode="w") as error_writer:
         if rank == 0:
             for row in skipped:
                 error_writer.write(row)
-        run_shard(
-            model, processor, mine, args.video_root, target, settings,
-            progress=rank == 0 and not args.no_progress, on_error=error_writer.write,
+        shard = run_shard(
+            model, processor, mine, run.video_root, target, settings,
+            progress=rank == 0 and run.progress, on_error=error_writer.write,
         )
     state.wait_for_everyone()
+    report = BenchmarkReport(
+        output=run.output, errors_file=errors_file, queries=len(records), resumed=done, skipped=len(skipped),
+        shard=shard, main_process=rank == 0,
+    )
     if rank == 0:
-        merge_files(args.output, part_paths(args.output), [r.qid for r in records])
+        merge_files(run.output, part_paths(run.output), [r.qid for r in records])
         if world > 1:
             errors_file.unlink(missing_ok=True)  # the report is this run's: its parts only
             concat_files(errors_file, part_paths(errors_file))
-        made = {str(row["qid"]) for row in read_rows(args.output)[0]}
-        total = sum(record.qid in made for record in records)
-        missing = len(records) - total
-        print(
-            f"{total} of {len(records)} predictions in {args.output}"
-            + (f"; {missing} missing, see {errors_file}" if missing else "")
-            + (f"; {len(skipped)} annotation rows skipped" if skipped else "")
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        made = {str(row["qid"]) for row in read_rows(run.output)[0]}
+        report.predicted = sum(record.qid in made for record in records)
+    return report

@@ -10,6 +10,9 @@ Rows are metric-ready: Charades-STA / ActivityNet `window`; QVHighlights the mom
 text, as in the metric's references). An unparsed answer gives `window` None / no windows / all-zero saliency /
 `answer` None, which the metrics score as failures. Every row says whether a span was `clamped` to the video or
 `swapped` (with the moment answer's own `raw_window` when so).
+
+`BenchmarkData` names a benchmark and its annotation files; `groundvts infer` and `groundvts evaluate` take their
+`--benchmark --annotations --duration-file --grounding-file` flags from it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from groundvts.processing.annotations import BENCHMARKS, LoadedAnnotations, load_annotations
 from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
-from groundvts.processing.prompts import HD_CLIP_SECONDS, grounding_eval_prompt, highlight_eval_prompt, mcq_prompt
+from groundvts.processing.prompts import HD_CLIP_SECONDS, task_prompt
 
 PASSES: dict[str, tuple[str, ...]] = {
     "charades_sta": ("mr",),
@@ -29,6 +35,30 @@ PASSES: dict[str, tuple[str, ...]] = {
     "nextgqa": ("mr", "qa"),
 }
 TASK_CHOICES = ("all", "mr", "hd", "qa")
+
+
+@dataclass
+class BenchmarkData:
+    """A benchmark and the files its queries are read from (see `processing.annotations.load_annotations`)."""
+
+    benchmark: str = field(metadata={"choices": BENCHMARKS})
+    annotations: Path = field(metadata={"help": "the benchmark's annotation file (evaluate: the one given to infer)"})
+    duration_file: Path | None = field(default=None, metadata={"help": "Charades-STA: Charades_v1_<split>.csv"})
+    grounding_file: Path | None = field(default=None, metadata={"help": "NExT-GQA: gsub_<split>.json"})
+
+    def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"Unknown benchmark {self.benchmark!r}; choose one of {', '.join(BENCHMARKS)}.")
+        self.annotations = Path(self.annotations)
+        self.duration_file = Path(self.duration_file) if self.duration_file is not None else None
+        self.grounding_file = Path(self.grounding_file) if self.grounding_file is not None else None
+
+    def load(self) -> LoadedAnnotations:
+        """The usable records and the skipped rows of the annotation file."""
+        return load_annotations(
+            self.benchmark, self.annotations, duration_file=self.duration_file, grounding_file=self.grounding_file
+        )
+
 
 _LETTER_IN_PARENS = re.compile(r"\(([A-Z])\)")
 _LEADING_LETTER = re.compile(r"^\s*(?:option\s+|answer\s*:?\s*)?\(?([A-Z])(?:[).:,\s]|$)", re.IGNORECASE)
@@ -49,15 +79,11 @@ def passes_for(benchmark: str, task: str = "all") -> tuple[str, ...]:
 
 def pass_prompt(record: Any, pass_name: str) -> str:
     """The prompt text of one pass for one annotation record."""
-    if pass_name == "mr":
-        return grounding_eval_prompt(record.query)
-    if pass_name == "hd":
-        return highlight_eval_prompt(record.query)
-    if pass_name == "qa":
-        if not record.options:
-            raise ValueError(f"qid {record.qid}: the qa pass needs answer options (NExT-GQA csv a0..a4).")
-        return mcq_prompt(record.query, record.options)
-    raise ValueError(f"Unknown pass {pass_name!r}.")
+    if pass_name not in ("mr", "hd", "qa"):
+        raise ValueError(f"Unknown pass {pass_name!r}.")
+    if pass_name == "qa" and not record.options:  # say which query lacks them
+        raise ValueError(f"qid {record.qid}: the qa pass needs answer options (NExT-GQA csv a0..a4).")
+    return task_prompt(record.query, pass_name, record.options if pass_name == "qa" else None)
 
 
 def parse_mcq_answer(text: str | None, options: Sequence[str]) -> int | None:

@@ -1,33 +1,32 @@
-"""Score the predictions of `groundvts infer` against a benchmark's annotations (`groundvts evaluate`).
+"""Score benchmark predictions (the rows `groundvts infer` writes) against the annotations.
 
-    groundvts evaluate --benchmark charades_sta --annotations charades_sta_test.txt --predictions preds.jsonl \\
-        --output results.json
-
-Metrics (the project's `evaluate` metric scripts, loaded by absolute path):
+`evaluate_predictions(benchmark, annotations, predictions)` returns the results dict that `groundvts evaluate`
+writes as JSON (`write_results`); `results_table` is the text it prints. The metrics are the project's `evaluate`
+metric scripts (`evaluate_metrics/<name>`), loaded by path:
   charades_sta, activitynet_captions   R1@0.3, R1@0.5, R1@0.7, mIoU (moment_retrieval)
   qvhighlights                         moment_detr metrics: MR-full-R1@0.5/0.7, MR-full-mAP(@0.5/0.75),
                                        HL-min-{Fair,Good,VeryGood}-mAP/Hit1 (qvhighlights)
   nextgqa                              mIoU, mIoP, IoU@0.3/0.5, IoP@0.3/0.5, Acc@QA, Acc@GQA (nextgqa)
 A query without a prediction (missing row) or with an unparsed answer counts as a failure and stays in the
-denominator; `num_missing` says how many rows were missing. For QVHighlights highlight detection a missing or
-unparsed answer is an all-zero saliency row (a tied ranking, which still gets the chance-level AP). Prints a table and writes JSON
-`{"benchmark", "annotations", "split", "num_predictions", "num_missing", "metrics": {...}}`.
+denominator. For QVHighlights highlight detection a missing or unparsed answer is an all-zero saliency row.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-from groundvts.processing.annotations import BENCHMARKS, load_annotations, split_of
+from groundvts.processing.annotations import load_annotations, split_of
 from groundvts.processing.prompts import HD_CLIP_SECONDS
 
-from groundvts.scripts.inference.grounding import parse_args
-from groundvts.scripts.inference.prediction_store import CorruptPredictionsError, read_rows
+from groundvts.scripts.inference.prediction_store import read_rows
+
+__all__ = [
+    "METRIC_OF", "HEADLINE", "metrics_dir", "load_metric", "evaluate_predictions", "results_table",
+    "missing_warning", "write_results",
+]
 
 METRIC_OF = {
     "charades_sta": "moment_retrieval",
@@ -138,8 +137,9 @@ def evaluate_predictions(
     grounding_file: str | Path | None = None,
     split: str | None = None,
 ) -> dict[str, Any]:
-    """The results dict written by `groundvts evaluate` (see the module docstring). `split` defaults to the one
-    the annotation file's name states (`split_of`)."""
+    """The results dict written by `groundvts evaluate`: benchmark, annotations, split, metric, the counts
+    (num_queries, num_predictions, num_missing, num_unknown_predictions, num_annotation_rows_skipped) and
+    `metrics`. `split` defaults to the one the annotation file's name states (`split_of`)."""
     loaded = load_annotations(benchmark, annotations, duration_file=duration_file, grounding_file=grounding_file)
     if not loaded.records:
         raise ValueError(f"{annotations} holds no usable {benchmark} query.")
@@ -189,45 +189,19 @@ def results_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="groundvts evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def missing_warning(results: dict[str, Any]) -> str | None:
+    """A warning line when some queries have no prediction (they count as failures), else None."""
+    if not results["num_missing"]:
+        return None
+    return (
+        f"warning: {results['num_missing']} of {results['num_queries']} queries have no prediction; they count "
+        "as failures."
     )
-    parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
-    parser.add_argument("--annotations", required=True, type=Path, help="the annotation file given to infer")
-    parser.add_argument("--duration-file", type=Path, default=None, help="Charades-STA: Charades_v1_<split>.csv")
-    parser.add_argument("--grounding-file", type=Path, default=None, help="NExT-GQA: gsub_<split>.json")
-    parser.add_argument("--split", default=None,
-                        help="split name recorded with the results (default: the one in the annotation file's name)")
-    parser.add_argument("--predictions", required=True, type=Path, help="predictions .jsonl from groundvts infer")
-    parser.add_argument("--output", type=Path, default=None, help="write the results JSON here")
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        results = evaluate_predictions(
-            args.benchmark, args.annotations, args.predictions,
-            duration_file=args.duration_file, grounding_file=args.grounding_file, split=args.split,
-        )
-    except (FileNotFoundError, ValueError, CorruptPredictionsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if results["num_missing"]:
-        print(
-            f"warning: {results['num_missing']} of {results['num_queries']} queries have no prediction; they count "
-            "as failures.", file=sys.stderr,
-        )
-    print(results_table(results))
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"results: {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def write_results(results: dict[str, Any], path: str | Path) -> Path:
+    """Write the results dict as indented JSON (creating the folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path

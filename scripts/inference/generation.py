@@ -1,14 +1,14 @@
-"""Load a GroundVTS model and run batched, greedy video question answering that also returns the VTS selection.
+"""Batched, greedy video question answering that also returns the VTS selection.
 
 Shared by `groundvts ground` and `groundvts infer`. One `generate` call per batch: a forward hook on the inner
 model reads the keep masks and relevance scores from the prefill step (`return_vts_selection=True` travels
 with the model kwargs), so the selection costs no extra pass. Prompts are left-padded, so a batch gives the
-same answers as one-by-one calls.
+same answers as one-by-one calls. `SamplingSettings` holds the frame sampling and answer length (the commands'
+`--fps`, `--num-frames`, `--max-pixels`, `--max-new-tokens`); loading lives in `loading.py`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +16,11 @@ from typing import Any
 
 import torch
 
-from groundvts.modeling.vts import VTS_STRATEGIES
-from groundvts.processing.input_checks import check_keep_ratio, check_positive
+from groundvts.hub_configs.backbones import backbone_for
+from groundvts.processing.input_checks import check_positive
+from groundvts.processing.prompts import user_turn
 
-GROUNDVTS_MODEL_TYPES = ("groundvts_qwen2_5_vl", "groundvts_internvl")
-
-
-class NotGroundVTSModelError(ValueError):
-    """The model folder or id does not hold a usable GroundVTS model (another model type, or no GroundVTS processor)."""
+__all__ = ["VideoReadError", "VideoAnswer", "SamplingSettings", "prepare_batch", "generate_answers"]
 
 
 class VideoReadError(ValueError):
@@ -50,126 +47,44 @@ class VideoAnswer:
     requested_frames: float | None = None  # frames the fps / num_frames asked for
 
 
-def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """inter / union of two sorted windows (0 when the union is empty)."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else 0.0
+@dataclass
+class SamplingSettings:
+    """How many frames to sample (the processor's defaults unless set) and how long an answer may be."""
 
+    fps: float | None = field(
+        default=None,
+        metadata={"exclusive": "sampling", "help": "frames per second to sample (default: the processor's)"},
+    )
+    num_frames: int | None = field(
+        default=None,
+        metadata={
+            "exclusive": "sampling",
+            "help": "sample this many frames instead of an fps (at most the processor's max_frames; results say "
+            "when capped)",
+        },
+    )
+    max_pixels: int | None = field(
+        default=None,
+        metadata={
+            "help": "pixels per frame at most (default: the processor's; the official Qwen eval uses 50176 = 64*28*28)"
+        },
+    )
+    max_new_tokens: int = 64
 
-def _model_type(model_path_or_id: str) -> str | None:
-    folder = Path(model_path_or_id)
-    if folder.is_dir():
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise NotGroundVTSModelError(f"'{folder}' has no config.json, so it is not a model folder.")
-        try:
-            return json.loads(config_file.read_text()).get("model_type")
-        except json.JSONDecodeError as error:
-            raise NotGroundVTSModelError(f"'{config_file}' is not valid JSON: {error}") from error
-    if folder.exists() or str(model_path_or_id).startswith((".", "/")) or str(model_path_or_id).count("/") > 1:
-        raise FileNotFoundError(f"Model folder not found: '{model_path_or_id}'.")
-    from transformers import AutoConfig
+    def __post_init__(self) -> None:
+        if self.fps is not None and self.num_frames is not None:
+            raise ValueError("Pass either fps or num_frames, not both.")
+        for name in ("fps", "num_frames", "max_pixels", "max_new_tokens"):
+            if (value := getattr(self, name)) is not None:
+                check_positive(value, name)
 
-    try:
-        return AutoConfig.from_pretrained(model_path_or_id, trust_remote_code=True).model_type
-    except OSError as error:
-        raise FileNotFoundError(
-            f"Could not load the config of '{model_path_or_id}' (not a local folder; a Hub id needs network access "
-            f"and a cached or downloadable repo): {error}"
-        ) from error
-
-
-def load_groundvts(
-    model_path_or_id: str | Path, device: str | None = None, dtype: str | torch.dtype = "auto"
-) -> tuple[Any, Any]:
-    """(model, processor) of a GroundVTS checkpoint, through the Auto classes with `trust_remote_code=True`.
-
-    Raises `NotGroundVTSModelError` (a ValueError) when the config's model_type is not a GroundVTS one, or when
-    the folder has no GroundVTS processor (e.g. a stock Qwen2.5-VL one); both messages say how to convert it.
-    `device` defaults to cuda when available; `dtype` is "auto", a torch dtype or its name.
-    """
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    model_path_or_id = str(model_path_or_id)
-    model_type = _model_type(model_path_or_id)
-    if model_type not in GROUNDVTS_MODEL_TYPES:
-        raise NotGroundVTSModelError(
-            f"'{model_path_or_id}' is not a GroundVTS model: its config says model_type {model_type!r}, expected one "
-            f"of {GROUNDVTS_MODEL_TYPES}. `groundvts convert {model_path_or_id} OUTPUT_DIR` turns official GroundVTS "
-            "checkpoints and plain Qwen2.5-VL / InternVL3.5-HF weights into one."
-        )
-    if isinstance(dtype, str) and dtype != "auto":
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"Unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16.")
-        dtype = getattr(torch, dtype)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    # The processor first: it is cheap, and a wrong one must stop us before the weights load.
-    processor = _load_groundvts_processor(model_path_or_id, model_type)
-    model = AutoModelForImageTextToText.from_pretrained(model_path_or_id, trust_remote_code=True, dtype=dtype)
-    return model.to(device).eval(), processor
-
-
-def _load_groundvts_processor(model_path_or_id: str, model_type: str) -> Any:
-    """The folder's processor, which must be ours: a stock Qwen2.5-VL processor would decode the video files with
-    transformers' own decoder (or fail there) and time them with its 24 fps fallback (field notes 4.2)."""
-    from transformers import AutoProcessor
-
-    from groundvts.scripts.release.repo import BACKBONES  # model_type -> our processor class and the backbone's Hub id
-
-    backbone = BACKBONES[model_type]
-
-    def fix(processor_source: str) -> str:
-        return (
-            f"Fix the folder with `groundvts convert {model_path_or_id} OUTPUT_DIR{processor_source}` (same weights, "
-            f"saved with {backbone.processor_class}) and use OUTPUT_DIR."
-        )
-
-    try:
-        processor = AutoProcessor.from_pretrained(model_path_or_id, trust_remote_code=True)
-    except (OSError, ValueError) as error:  # no processor files at all (e.g. only the model was saved)
-        raise NotGroundVTSModelError(
-            f"'{model_path_or_id}' has no loadable processor ({str(error).splitlines()[0]}); GroundVTS needs "
-            f"{backbone.processor_class} saved next to the weights. {fix(f' --processor {backbone.base_model}')}"
-        ) from error
-    found = type(processor).__name__
-    if found != backbone.processor_class:
-        raise NotGroundVTSModelError(
-            f"'{model_path_or_id}' has a {found} processor, but {backbone.name} needs {backbone.processor_class}: it "
-            f"decodes and samples video files with their true timing (Qwen2.5-VL: second_per_grid_ts from the real "
-            f"fps) and marks the question VTS pools. {fix('')}"
-        )
-    return processor
-
-
-def configure_vts(model: Any, keep_ratio: float | None = None, strategy: str | None = None) -> None:
-    """Override ρ (`vts_keep_ratio`) and/or the selection strategy of a loaded model, with checks."""
-    if keep_ratio is not None:
-        model.config.vts_keep_ratio = check_keep_ratio(keep_ratio, "keep_ratio")
-    if strategy is not None:
-        if strategy not in VTS_STRATEGIES:
-            raise ValueError(f"Unknown VTS strategy {strategy!r}; choose one of {', '.join(VTS_STRATEGIES)}.")
-        model.config.vts_strategy = strategy
-
-
-def user_messages(prompt: str) -> list[dict[str, Any]]:
-    """One user turn: the video, then the prompt text (the question VTS pools as its query)."""
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
-
-
-def _is_internvl(model: Any) -> bool:
-    return model.config.model_type == "groundvts_internvl"
-
-
-def _sampling_kwargs(fps: float | None, num_frames: int | None, max_pixels: int | None) -> dict[str, Any]:
-    if fps is not None and num_frames is not None:
-        raise ValueError("Pass either fps or num_frames, not both.")
-    kwargs: dict[str, Any] = {}
-    for name, value in (("fps", fps), ("num_frames", num_frames), ("max_pixels", max_pixels)):
-        if value is not None:
-            check_positive(value, name)
-            kwargs[name] = value
-    return kwargs
+    def processor_kwargs(self) -> dict[str, Any]:
+        """The sampling overrides a processor call takes (only those that are set)."""
+        return {
+            name: value
+            for name, value in (("fps", self.fps), ("num_frames", self.num_frames), ("max_pixels", self.max_pixels))
+            if value is not None
+        }
 
 
 def prepare_batch(
@@ -180,7 +95,7 @@ def prepare_batch(
         if not Path(video).is_file():
             raise FileNotFoundError(f"Video file not found: '{video}'.")
     texts = [
-        processor.apply_chat_template(user_messages(prompt), add_generation_prompt=True, tokenize=False)
+        processor.apply_chat_template([user_turn(prompt)], add_generation_prompt=True, tokenize=False)
         for prompt in prompts
     ]
     return processor(
@@ -216,8 +131,8 @@ def generate_answers(
     """Greedy answers to `prompts[i]` about `videos[i]` (file paths), with each video's VTS selection."""
     if len(videos) != len(prompts) or not videos:
         raise ValueError(f"Need one prompt per video, got {len(videos)} videos and {len(prompts)} prompts.")
-    check_positive(max_new_tokens, "max_new_tokens")
-    sampling = _sampling_kwargs(fps, num_frames, max_pixels)
+    settings = SamplingSettings(fps=fps, num_frames=num_frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens)
+    sampling = settings.processor_kwargs()
     try:
         inputs = prepare_batch(model, processor, videos, prompts, sampling)
     except (ValueError, OSError) as error:  # FileNotFoundError is an OSError
@@ -249,7 +164,7 @@ def generate_answers(
         sampled = _sampled_frames(metadata[row] if metadata else None, video)
         timeline = (
             _internvl_timeline(inputs, row, keep.numel(), metadata[row])
-            if _is_internvl(model)
+            if backbone_for(model.config.model_type).tag == "internvl"
             else _qwen_timeline(inputs, row, keep.numel(), metadata[row], processor)
         )
         answers.append(

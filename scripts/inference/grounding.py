@@ -1,41 +1,32 @@
-"""Find when a sentence happens in one video with a GroundVTS model (`groundvts ground`).
+"""Ground one sentence in one video: the answer, its parsed span and what VTS kept (`GroundingResult`).
 
-    groundvts ground --demo --plot density.png     # the bundled GroundVTS-tiny on a bundled synthetic video
-    groundvts ground --model ./groundvts-q --video clip.mp4 --query "a person opens the door"
-    groundvts ground --model ./groundvts-q --video clip.mp4 --query "..." --truth 6 12 \\
-        --plot density.png --spatial-frames 4
-
-Without `--model` the embedded default runs: GroundVTS-tiny, a 0.8 M-parameter model trained from scratch on the
-synthetic shapes benchmark (`groundvts synthetic-benchmark`), which only knows coloured shapes; real checkpoints are
-named with `--model`. `--demo [N]` takes the video, query and true span of bundled held-out example N (default 0).
-
-Prints the predicted span (`from 6.0s to 12.0s`), with the ground truth and its IoU when `--truth` is given.
-`--plot` draws the kept-token density over time (paper Fig. 5); `--spatial-frames N` adds the retained tokens of
-N frames (paper Fig. 7). `--task hd` asks for highlights instead of one span.
-
-Python API: `load_groundvts(path)` -> (model, processor); `ground(model, processor, video, query)` ->
-`GroundingResult` (answer text, parsed span, per-token keep mask, relevance scores and token times).
+`ground(model, processor, video, query)` runs one greedy `generate` whose prefill also yields the VTS selection;
+`describe(result, truth)` gives the lines `groundvts ground` prints (span, truth and IoU, notes, token budget).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from groundvts.hub_configs import demo_examples, tiny_model_dir
-from groundvts.modeling.vts import VTS_STRATEGIES
-from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
-from groundvts.processing.prompts import grounding_eval_prompt, highlight_eval_prompt
+from groundvts.processing.parsing import (
+    HighlightPrediction,
+    MomentPrediction,
+    parse_hd_answer,
+    parse_mr_answer,
+    temporal_iou,
+)
+from groundvts.processing.prompts import task_prompt
 
-from groundvts.scripts.inference.generation import VideoAnswer, configure_vts, generate_answers, load_groundvts, temporal_iou
+from groundvts.scripts.inference.generation import VideoAnswer, generate_answers
 
-__all__ = ["GroundingResult", "ground", "load_groundvts", "configure_vts", "main"]
+__all__ = ["GROUND_TASKS", "GroundingResult", "result_from_answer", "ground", "describe", "span_notes"]
+
+# What `ground` can ask about one video: one span ("mr") or highlights ("hd"); "qa" needs a benchmark's options.
+GROUND_TASKS = ("mr", "hd")
 
 
 @dataclass
@@ -89,9 +80,13 @@ class GroundingResult:
         """Fraction of each temporal unit's tokens that VTS kept (paper Fig. 5)."""
         return self.keep.view(self.grid[0], -1).float().mean(1)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the per-token tensors as lists)."""
-        return {
+    def iou(self, truth: tuple[float, float]) -> float:
+        """Temporal IoU of the span with `truth` (0 without a span)."""
+        return temporal_iou(self.span, truth) if self.span else 0.0
+
+    def to_dict(self, truth: tuple[float, float] | None = None) -> dict[str, Any]:
+        """JSON-ready summary (the per-token tensors as lists); with `truth`, also the truth and its IoU."""
+        payload = {
             "text": self.text,
             "span": list(self.span) if self.span else None,
             "task": self.task,
@@ -114,15 +109,9 @@ class GroundingResult:
             "frames_capped": self.frames_capped,
             "requested_frames": self.requested_frames,
         }
-
-
-def task_prompt(query: str, task: str) -> str:
-    """The evaluation prompt of `task`: "mr" (one span) or "hd" (highlights)."""
-    if task == "mr":
-        return grounding_eval_prompt(query)
-    if task == "hd":
-        return highlight_eval_prompt(query)
-    raise ValueError(f"`task` must be 'mr' or 'hd', got {task!r}.")
+        if truth is not None:
+            payload.update(truth=list(truth), iou=self.iou(truth))
+        return payload
 
 
 def result_from_answer(answer: VideoAnswer, task: str, duration: float | None = None) -> GroundingResult:
@@ -173,6 +162,8 @@ def ground(
     The selection is read from the prefill forward inside `generate` (no second pass). `fps` / `num_frames`
     override the processor's sampling (the true source fps is read from the file).
     """
+    if task not in GROUND_TASKS:
+        raise ValueError(f"`task` must be 'mr' or 'hd', got {task!r}.")
     prompt = task_prompt(query, task)
     answer = generate_answers(
         model, processor, [str(video)], [prompt],
@@ -194,8 +185,7 @@ def describe(result: GroundingResult, truth: tuple[float, float] | None = None) 
         lines.append(f"highlights: {levels}")
     lines += span_notes(result)
     if truth is not None:
-        iou = temporal_iou(result.span, truth) if result.span else 0.0
-        lines.append(f"truth: from {truth[0]:.1f}s to {truth[1]:.1f}s (IoU {iou:.3f})")
+        lines.append(f"truth: from {truth[0]:.1f}s to {truth[1]:.1f}s (IoU {result.iou(truth):.3f})")
     kept, total = int(result.keep.sum()), result.keep.numel()
     lines.append(
         f"video: {result.duration:.1f}s, {total} visual tokens, kept {kept} ({kept / total:.0%}, "
@@ -221,111 +211,3 @@ def span_notes(result: GroundingResult) -> list[str]:
             "max_frames cap); timestamps are coarser"
         )
     return notes
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="groundvts ground", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--model", default=None, help="GroundVTS model folder or Hub id (default: the bundled GroundVTS-tiny)"
-    )
-    parser.add_argument("--video", default=None, help="video file")
-    parser.add_argument("--query", default=None, help="the sentence to ground")
-    parser.add_argument(
-        "--demo", type=int, nargs="?", const=0, default=None, metavar="N",
-        help="use bundled synthetic example N (default 0): its video, query and true span",
-    )
-    parser.add_argument("--task", choices=("mr", "hd"), default="mr", help="mr: one span (default); hd: highlights")
-    sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=float, default=None, help="frames per second to sample (processor default)")
-    sampling.add_argument(
-        "--num-frames", type=int, default=None,
-        help="sample this many frames instead of an fps (at most the processor's max_frames; a note says when capped)",
-    )
-    parser.add_argument("--max-pixels", type=int, default=None, help="pixels per frame at most (processor default)")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--keep-ratio", type=float, default=None, help="override rho, the share of tokens kept")
-    parser.add_argument("--strategy", choices=VTS_STRATEGIES, default=None, help="override the VTS strategy")
-    parser.add_argument("--truth", type=float, nargs=2, metavar=("START", "END"), help="ground-truth span (s)")
-    parser.add_argument("--plot", type=Path, default=None, help="write the kept-token density figure (PNG)")
-    parser.add_argument(
-        "--spatial-frames", type=int, default=0, help="with --plot: also map the retained tokens of N frames"
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
-
-
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
-    """argparse's result, or its exit code (0 for --help, 2 for bad usage) instead of raising SystemExit."""
-    try:
-        return parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    if args.demo is not None:
-        examples = demo_examples()
-        if not 0 <= args.demo < len(examples):
-            print(f"error: --demo N needs 0 <= N < {len(examples)} (bundled examples), got {args.demo}.", file=sys.stderr)
-            return 2
-        example = examples[args.demo]
-        args.video = args.video or str(example.video)
-        args.query = args.query or example.query
-        args.truth = args.truth or list(example.truth)
-        print(f"demo {args.demo}: {Path(args.video).name}, query {args.query!r}")
-    if args.video is None or args.query is None:
-        print("error: pass --video and --query, or --demo for a bundled example.", file=sys.stderr)
-        return 2
-    if args.model is None:
-        try:
-            args.model = str(tiny_model_dir())
-        except FileNotFoundError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print("model: the bundled GroundVTS-tiny (synthetic shapes only; name a real checkpoint with --model)")
-    if not Path(args.video).is_file():
-        print(f"error: video file not found: {args.video}", file=sys.stderr)
-        return 2
-    if args.truth and args.truth[0] > args.truth[1]:
-        print(f"error: --truth START END needs START <= END, got {args.truth}.", file=sys.stderr)
-        return 2
-    if args.spatial_frames < 0 or (args.spatial_frames and args.plot is None):
-        print("error: --spatial-frames N needs N >= 0 and --plot.", file=sys.stderr)
-        return 2
-    try:
-        model, processor = load_groundvts(args.model, device=args.device, dtype=args.dtype)
-        configure_vts(model, keep_ratio=args.keep_ratio, strategy=args.strategy)
-        result = ground(
-            model, processor, args.video, args.query, task=args.task, fps=args.fps, num_frames=args.num_frames,
-            max_new_tokens=args.max_new_tokens, max_pixels=args.max_pixels,
-        )
-    except (FileNotFoundError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    truth = tuple(args.truth) if args.truth else None
-    if args.plot is not None:
-        from groundvts.scripts.inference.plots import plot_grounding
-
-        plot_grounding(result, args.plot, truth=truth, spatial_frames=args.spatial_frames, query=args.query)
-    if args.json:
-        payload = result.to_dict()
-        if truth is not None:
-            payload["truth"] = list(truth)
-            payload["iou"] = temporal_iou(result.span, truth) if result.span else 0.0
-        print(json.dumps(payload))
-    else:
-        print(describe(result, truth))
-        if args.plot is not None:
-            print(f"figure: {args.plot}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -19,10 +19,15 @@ matplotlib.use("Agg")  # never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+if TYPE_CHECKING:  # annotations only: plotting reads the fields of a result and needs no import of it
+    from groundvts.scripts.inference.grounding import GroundingResult
+
+__all__ = ["kept_density", "spatial_units", "plot_grounding"]
+
 SPAN_COLOR, TRUTH_COLOR, BAR_COLOR = "tab:green", "tab:orange", "tab:blue"
 
 
-def kept_density(result: Any) -> list[tuple[float, float, float, float | None]]:
+def kept_density(result: GroundingResult) -> list[tuple[float, float, float, float | None]]:
     """Per temporal unit: (start s, end s, fraction of its tokens kept, mean relevance score or None)."""
     units = result.grid[0]
     kept = result.keep.view(units, -1).float().mean(1).tolist()
@@ -30,7 +35,7 @@ def kept_density(result: Any) -> list[tuple[float, float, float, float | None]]:
     return [(float(s), float(e), k, w) for (s, e), k, w in zip(result.unit_times.tolist(), kept, scores)]
 
 
-def spatial_units(result: Any, count: int) -> list[int]:
+def spatial_units(result: GroundingResult, count: int) -> list[int]:
     """`count` temporal units spread evenly over the video (all of them if there are fewer)."""
     units = result.grid[0]
     count = min(count, units)
@@ -95,7 +100,7 @@ def _spatial_axes(ax: Any, result: Any, unit: int, frame: np.ndarray | None) -> 
 
 
 def plot_grounding(
-    result: Any,
+    result: GroundingResult,
     path: str | Path,
     *,
     truth: tuple[float, float] | None = None,

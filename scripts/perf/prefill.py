@@ -5,29 +5,27 @@ only the vision tower is skipped (its cost is the same for every variant), by fe
 video features. "mask-only" is the official GroundVTS approach: every token stays in the sequence
 and the unselected ones are hidden by the attention mask, so nothing is saved.
 
-Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated)
-is measured for that variant alone. Prints a table and writes JSON.
-
-    python -m groundvts.scripts.perf.prefill --preset mid --repeats 5 --out bench.json
-    python -m groundvts.scripts.perf.prefill --preset qwen7b --device cuda --dtype bfloat16
-    python -m groundvts.scripts.perf.prefill --backbone internvl --preset internvl8b --device cuda --dtype bfloat16
-
-`--backbone internvl` runs GroundVTS-I (InternVL3.5): video frames are 256 `<IMG_CONTEXT>` tokens each inside
-`FrameN: <img>...</img>` lines, and positions are 1-D.
+The GroundVTS-I backbone (InternVL3.5) has video frames of 256 `<IMG_CONTEXT>` tokens each inside
+`FrameN: <img>...</img>` lines, and 1-D positions. The presets and model builders here are shared with
+`perf.train_step`; `perf.harness` runs each variant in its own process. The command is
+`python -m groundvts.scripts.cli.benchmark_prefill`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import resource
 import statistics
-import subprocess
-import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from groundvts.hub_configs.backbones import BACKBONES
+
+if TYPE_CHECKING:  # the harness imports this module (for the presets), so only for the annotations
+    from groundvts.scripts.perf.harness import PerfSettings
 
 PRESETS = {
     # Mid-size: small enough for a 2-core CPU, long enough (4,096 video tokens) for attention to matter.
@@ -47,8 +45,13 @@ INTERNVL_PRESETS = {
                            text=96, dr=128),
 }
 INTERNVL_FRAME_TOKENS = 256  # (448 / 14)^2 * 0.5^2
-BACKBONE_PRESETS = {"qwen2_5_vl": PRESETS, "internvl": INTERNVL_PRESETS}
+# `--backbone` values are the registry's backbone tags.
+QWEN_TAG = BACKBONES["groundvts_qwen2_5_vl"].tag
+INTERNVL_TAG = BACKBONES["groundvts_internvl"].tag
+BACKBONE_PRESETS = {QWEN_TAG: PRESETS, INTERNVL_TAG: INTERNVL_PRESETS}
 VARIANTS = {"dense": None, "vts_0.5": 0.5, "vts_0.25": 0.25, "mask_only_0.5": 0.5}
+DEFAULT_REPEATS = 5
+DEFAULT_OUT = Path("benchmark_prefill.json")
 
 
 def analytic_prefill_flops(n: int, d: int, m: int, layers: int) -> float:
@@ -58,7 +61,7 @@ def analytic_prefill_flops(n: int, d: int, m: int, layers: int) -> float:
 
 def token_counts(backbone: str, preset: dict) -> tuple[int, int, int]:
     """(video tokens, other tokens, tokens per frame) of the benchmark prompt."""
-    if backbone == "internvl":
+    if backbone == INTERNVL_TAG:
         # Per frame: "FrameN:" label, <img>, 256 context tokens, </img>.
         return preset["frames"] * INTERNVL_FRAME_TOKENS, preset["text"] + 3 * preset["frames"], INTERNVL_FRAME_TOKENS
     t, h, w = preset["grid"]
@@ -158,7 +161,7 @@ def _mask_only_inputs(backbone: str, model, inputs: dict):
     attention mask (positions stay those of the full sequence). Returns (inputs, stock forward)."""
     with torch.no_grad():
         keep = model(**inputs, use_cache=False).token_keep
-    if backbone == "internvl":
+    if backbone == INTERNVL_TAG:
         from transformers import InternVLModel
 
         position_ids = torch.arange(keep.shape[1], device=keep.device)[None]
@@ -181,9 +184,9 @@ def _mrope_section(preset: dict) -> list[int]:
 
 
 def run_variant(
-    name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str, backbone: str = "qwen2_5_vl"
+    name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str, backbone: str = QWEN_TAG
 ) -> dict:
-    builder = build_internvl if backbone == "internvl" else build
+    builder = build_internvl if backbone == INTERNVL_TAG else build
     model, inputs, features = builder(preset, dtype, device)
     # Peak memory counts everything after the weights exist, warm-up included (the allocator grows then).
     if device == "cuda":
@@ -235,76 +238,30 @@ def run_variant(
     }
 
 
-def run_variants_in_children(module: str, variants: dict, args: argparse.Namespace) -> dict | None:
-    """Run `python -m module --only VARIANT ...` for each variant (so each one's peak memory is its own) and
-    collect the JSON line each prints; None (after printing why) if a variant fails."""
-    results = {}
-    for name in variants:
-        child = [sys.executable, "-m", module, "--only", name, "--preset", args.preset, "--repeats", str(args.repeats),
-                 "--device", args.device, "--dtype", args.dtype, "--backbone", args.backbone]
-        proc = subprocess.run(child, capture_output=True, text=True)
-        if proc.returncode != 0:
-            # Usually out of memory for this preset on this device; show the child's last words, not a traceback.
-            print(f"error: variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
-            return None
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return results
-
-
-def parse_benchmark_args(doc: str, variants: dict, argv: list[str] | None, repeats: int, out: str):
-    """Arguments shared by the benchmarks: (args, preset dict, torch dtype); bad values are usage errors."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", choices=sorted(BACKBONE_PRESETS), default="qwen2_5_vl",
-                        help="qwen2_5_vl (GroundVTS-Q) or internvl (GroundVTS-I)")
-    parser.add_argument("--preset", choices=sorted(set(PRESETS) | set(INTERNVL_PRESETS)), default="mid")
-    parser.add_argument("--repeats", type=int, default=repeats)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--out", default=out)
-    parser.add_argument("--only", choices=sorted(variants), help=argparse.SUPPRESS)  # child-process mode
-    args = parser.parse_args(argv)
-    presets = BACKBONE_PRESETS[args.backbone]
-    if args.preset not in presets:
-        parser.error(f"--preset {args.preset} is not among the {args.backbone} presets {sorted(presets)}")
-    if args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda needs a CUDA GPU, and torch sees none here; use --device cpu")
-    return args, presets[args.preset], getattr(torch, args.dtype)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args, preset, dtype = parse_benchmark_args(__doc__, VARIANTS, argv, repeats=5, out="benchmark_prefill.json")
-
-    if args.only:
-        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
-        return 0
-
-    results = run_variants_in_children("groundvts.scripts.perf.prefill", VARIANTS, args)
-    if results is None:
-        return 1
-
-    n_video, text, _ = token_counts(args.backbone, preset)
+def summarize(results: dict[str, dict[str, Any]], settings: PerfSettings) -> tuple[list[str], dict[str, Any]]:
+    """The printed table (ratios against dense, analytic FLOPs ratio, VTS share, peak memory) and the JSON report;
+    adds the ratios to each variant's result."""
+    preset = settings.preset_config
+    n_video, text, _ = token_counts(settings.backbone, preset)
     dense = results["dense"]
     flops = lambda n: analytic_prefill_flops(n, preset["hidden"], preset["intermediate"], preset["layers"])
-    print(f"backbone={args.backbone} preset={args.preset} device={args.device} dtype={args.dtype} video_tokens={n_video} repeats={args.repeats}")
-    print(f"{'variant':<15}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}{'peak MB':>10}")
+    lines = [
+        f"backbone={settings.backbone} preset={settings.preset} device={settings.device} dtype={settings.dtype} "
+        f"video_tokens={n_video} repeats={settings.repeats}",
+        f"{'variant':<15}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}"
+        f"{'peak MB':>10}",
+    ]
     for name, r in results.items():
         rho = VARIANTS[name]
         kept = n_video if rho is None or name.startswith("mask") else math.ceil(rho * n_video)
         r["time_ratio_vs_dense"] = r["prefill_s_median"] / dense["prefill_s_median"]
         r["analytic_flops_ratio"] = flops(text + kept) / flops(text + n_video)
         r["vts_module_pct_of_dense_prefill"] = 100 * r["vts_module_s_median"] / dense["prefill_s_median"]
-        print(f"{name:<15}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
-              f"{r['analytic_flops_ratio']:>12.3f}{r['vts_module_pct_of_dense_prefill']:>12.2f}"
-              f"{r['peak_memory_bytes'] / 2**20:>10.1f}")
-    report = {"backbone": args.backbone, "preset": args.preset, "config": preset, "device": args.device, "dtype": args.dtype,
-              "video_tokens": n_video, "repeats": args.repeats, "results": results}
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append(
+            f"{name:<15}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
+            f"{r['analytic_flops_ratio']:>12.3f}{r['vts_module_pct_of_dense_prefill']:>12.2f}"
+            f"{r['peak_memory_bytes'] / 2**20:>10.1f}"
+        )
+    report = {"backbone": settings.backbone, "preset": settings.preset, "config": preset, "device": settings.device,
+              "dtype": settings.dtype, "video_tokens": n_video, "repeats": settings.repeats, "results": results}
+    return lines, report

@@ -3,35 +3,30 @@
 Stage 2 as in the recipe: LoRA (r 8, α 16) on the language model's attention, VTS and projector trained fully
 (PEFT `modules_to_save`), activation checkpointing, AdamW. A step is forward + backward + optimizer step on one
 long video prompt followed by a short answer (the labelled tokens). The vision tower is skipped, as in
-`benchmark_prefill` (precomputed video features; it costs every variant the same), so the ratios are those of
-the language-model part of a step.
-
-Each variant runs in its own process so that peak memory (CPU: max RSS growth; GPU: peak allocated) is its own.
-
-    python -m groundvts.scripts.perf.train_step --preset mid --repeats 3 --out train_step.json
-    python -m groundvts.scripts.perf.train_step --preset qwen7b --device cuda --dtype bfloat16
+`perf.prefill` (precomputed video features; it costs every variant the same), so the ratios are those of
+the language-model part of a step. `perf.harness` runs each variant in its own process. The command is
+`python -m groundvts.scripts.cli.benchmark_train_step`.
 """
 
 from __future__ import annotations
 
-import json
 import resource
 import statistics
-import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from groundvts.scripts.perf.prefill import (
-    build,
-    build_internvl,
-    parse_benchmark_args,
-    run_variants_in_children,
-    token_counts,
-)
+from groundvts.scripts.perf.prefill import INTERNVL_TAG, build, build_internvl, token_counts
+
+if TYPE_CHECKING:
+    from groundvts.scripts.perf.harness import PerfSettings
 
 VARIANTS = {"dense": None, "vts_0.5": 0.5}
 ANSWER_TOKENS = 16
+DEFAULT_REPEATS = 3
+DEFAULT_OUT = Path("benchmark_train_step.json")
 
 
 def add_answer(inputs: dict, answer_tokens: int) -> dict:
@@ -51,7 +46,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
 
     from groundvts.trainers.stages import apply_stage, assert_stage, lora_config
 
-    builder = build_internvl if backbone == "internvl" else build
+    builder = build_internvl if backbone == INTERNVL_TAG else build
     model, inputs, _ = builder(preset, dtype, device, with_lm_head=True)
     model.config.vts_strategy = "dense" if VARIANTS[name] is None else "token"
     if VARIANTS[name] is not None:
@@ -100,35 +95,26 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, preset, dtype = parse_benchmark_args(__doc__, VARIANTS, argv, repeats=3, out="benchmark_train_step.json")
-    if args.only:
-        print(json.dumps(run_variant(args.only, preset, args.repeats, dtype, args.device, args.backbone)))
-        return 0
-
-    results = run_variants_in_children("groundvts.scripts.perf.train_step", VARIANTS, args)
-    if results is None:
-        return 1
-
+def summarize(results: dict[str, dict[str, Any]], settings: PerfSettings) -> tuple[list[str], dict[str, Any]]:
+    """The printed table (time and peak-memory ratios against dense) and the JSON report; adds the ratios to each
+    variant's result."""
+    preset = settings.preset_config
     dense = results["dense"]
-    n_video = token_counts(args.backbone, preset)[0]
-    print(f"stage-2 step  backbone={args.backbone} preset={args.preset} device={args.device} dtype={args.dtype}"
-          f" video_tokens={n_video} repeats={args.repeats}")
-    print(f"{'variant':<10}{'LLM tokens':>11}{'step s':>9}{'time ratio':>11}{'peak MB':>10}{'memory ratio':>13}")
+    n_video = token_counts(settings.backbone, preset)[0]
+    lines = [
+        f"stage-2 step  backbone={settings.backbone} preset={settings.preset} device={settings.device} "
+        f"dtype={settings.dtype} video_tokens={n_video} repeats={settings.repeats}",
+        f"{'variant':<10}{'LLM tokens':>11}{'step s':>9}{'time ratio':>11}{'peak MB':>10}{'memory ratio':>13}",
+    ]
     for name, r in results.items():
         r["time_ratio_vs_dense"] = r["step_s_median"] / dense["step_s_median"]
         r["memory_ratio_vs_dense"] = r["peak_memory_bytes"] / dense["peak_memory_bytes"] if dense["peak_memory_bytes"] else None
         memory_ratio = f"{r['memory_ratio_vs_dense']:.3f}" if r["memory_ratio_vs_dense"] is not None else "n/a"
-        print(f"{name:<10}{r['llm_tokens']:>11}{r['step_s_median']:>9.3f}{r['time_ratio_vs_dense']:>11.3f}"
-              f"{r['peak_memory_bytes'] / 2**20:>10.1f}{memory_ratio:>13}")
-    report = {"benchmark": "stage-2 train step", "backbone": args.backbone, "preset": args.preset, "config": preset,
-              "device": args.device, "dtype": args.dtype, "video_tokens": n_video, "answer_tokens": ANSWER_TOKENS,
-              "repeats": args.repeats, "results": results}
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append(
+            f"{name:<10}{r['llm_tokens']:>11}{r['step_s_median']:>9.3f}{r['time_ratio_vs_dense']:>11.3f}"
+            f"{r['peak_memory_bytes'] / 2**20:>10.1f}{memory_ratio:>13}"
+        )
+    report = {"benchmark": "stage-2 train step", "backbone": settings.backbone, "preset": settings.preset,
+              "config": preset, "device": settings.device, "dtype": settings.dtype, "video_tokens": n_video,
+              "answer_tokens": ANSWER_TOKENS, "repeats": settings.repeats, "results": results}
+    return lines, report

@@ -1,6 +1,4 @@
-"""Merge a trained LoRA adapter into its base GroundVTS model and save a standalone checkpoint.
-
-    groundvts merge --base outputs/groundvts-q-stage1 --adapter outputs/groundvts-q-stage3 --output groundvts-q
+"""Merge a trained LoRA adapter into its base GroundVTS model and save a standalone checkpoint (`groundvts merge`).
 
 The adapter's LoRA weights are folded into the language model, and the VTS and projector it trained fully
 (`modules_to_save`) replace the base model's. The output loads with
@@ -9,10 +7,19 @@ The adapter's LoRA weights are folded into the language model, and the VTS and p
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+@dataclass
+class MergeSettings:
+    """The base checkpoint, the adapter trained on it, where the merged model goes, and its dtype."""
+
+    base: str = field(metadata={"help": "GroundVTS checkpoint the adapter was trained on (stage-1 output)"})
+    adapter: str = field(metadata={"help": "LoRA adapter folder (stage-2 or stage-3 output)"})
+    output: str = field(metadata={"help": "where to write the merged model"})
+    dtype: str = field(default="auto", metadata={"help": "weight dtype of the output (auto keeps the base's)"})
 
 
 def merge_adapter(base: str | Path, adapter: str | Path, output: str | Path, dtype: Any = "auto") -> Path:
@@ -28,25 +35,3 @@ def merge_adapter(base: str | Path, adapter: str | Path, output: str | Path, dty
     merged.save_pretrained(output)
     processor.save_pretrained(output)
     return Path(output)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="groundvts merge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--base", required=True, help="GroundVTS checkpoint the adapter was trained on (stage-1 output)")
-    parser.add_argument("--adapter", required=True, help="LoRA adapter folder (stage-2 or stage-3 output)")
-    parser.add_argument("--output", required=True, help="where to write the merged model")
-    parser.add_argument("--dtype", default="auto", help="weight dtype of the output (auto keeps the base's)")
-    args = parser.parse_args(argv)
-    try:
-        output = merge_adapter(args.base, args.adapter, args.output, args.dtype)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"groundvts merge: {error}", file=sys.stderr)
-        return 2
-    print(f"Merged {args.adapter} into {args.base} -> {output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

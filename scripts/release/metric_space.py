@@ -5,22 +5,27 @@ Space is named after the metric script. The folder holds that script (copied unc
 `app.py`, a `README.md` whose front matter makes it a Gradio Space tagged `evaluate`/`metric`,
 and a `requirements.txt`. `evaluate-cli create` is not used: it is broken on huggingface_hub 2.x.
 
-    python scripts/release/metric_space.py moment_retrieval --namespace my-org --dry-run
-    python scripts/release/metric_space.py moment_retrieval --namespace my-org   # uploads (HF_TOKEN)
+    space_dir = build_space("moment_retrieval", "my-org", DEFAULT_OUT_DIR)   # no network
+    upload_space(space_dir, "my-org/moment_retrieval")                       # HF_TOKEN; raises UploadError
+
+The command is `python -m groundvts.scripts.cli.push_metric_space`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import shutil
 import sys
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCardData
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import validate_repo_id
+
+from groundvts.scripts.release.hub import UploadError
 
 METRICS_DIR = Path(str(files("groundvts.evaluate_metrics")))  # package data: the metric folders
 DEFAULT_OUT_DIR = Path("build") / "spaces"
@@ -152,6 +157,21 @@ def metric_names(metrics_dir: Path = METRICS_DIR) -> list[str]:
     return sorted(p.name for p in metrics_dir.iterdir() if (p / f"{p.name}.py").is_file())
 
 
+@dataclass
+class SpaceSettings:
+    """Which metric's Space to build, for which Hub namespace, and where."""
+
+    metric: str = field(metadata={"positional": True, "help": f"metric folder name, one of {metric_names()}"})
+    namespace: str = field(metadata={"help": "Hub user or organisation that owns the Space"})
+    out_dir: Path = field(default=DEFAULT_OUT_DIR, metadata={"help": "where the Space folder is built"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing build folder"})
+    sdk_version: str = field(default=DEFAULT_SDK_VERSION, metadata={"help": "gradio version of the Space"})
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.namespace}/{self.metric}"
+
+
 def script_requirements(script: Path) -> list[str]:
     """Requirements of a metric script; refuses relative and unknown third-party imports."""
     roots = set()
@@ -242,47 +262,16 @@ def build_space(
 
 
 def upload_space(space_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Create the Gradio Space if needed and upload the folder; returns the Space URL."""
-    api = HfApi(token=token)
-    repo = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo_id,
-        repo_type="space",
-        folder_path=str(space_dir),
-        commit_message=f"Upload the {space_dir.name} metric",
-    )
-    return str(repo)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("metric", help=f"metric folder name, one of {metric_names()}")
-    parser.add_argument("--namespace", required=True, help="Hub user or organisation that owns the Space")
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where the Space folder is built")
-    parser.add_argument("--dry-run", action="store_true", help="build the folder only; no network")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing build folder")
-    parser.add_argument("--private", action="store_true", help="create the Space as private")
-    parser.add_argument("--sdk-version", default=DEFAULT_SDK_VERSION, help="gradio version of the Space")
-    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / the saved login)")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """Create the Gradio Space if needed and upload the folder; returns the Space URL. Raises UploadError."""
     try:
-        space_dir = build_space(
-            args.metric, args.namespace, args.out_dir, sdk_version=args.sdk_version, overwrite=args.overwrite
+        api = HfApi(token=token)
+        repo = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id,
+            repo_type="space",
+            folder_path=str(space_dir),
+            commit_message=f"Upload the {space_dir.name} metric",
         )
-    except (ValueError, FileExistsError, HFValidationError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"built {space_dir}")
-    if args.dry_run:
-        return 0
-    url = upload_space(space_dir, f"{args.namespace}/{args.metric}", private=args.private, token=args.token)
-    print(f"uploaded to {url}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except (HfHubHTTPError, OSError) as error:  # refused by the Hub, no network, or an unreadable file
+        raise UploadError(f"upload to {repo_id} failed: {error}") from error
+    return str(repo)

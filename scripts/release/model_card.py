@@ -12,6 +12,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard
 
 from groundvts.evaluate_metrics.model_card import BENCHMARKS, eval_results_from_metrics, model_card_data
+from groundvts.hub_configs.backbones import Backbone
 from groundvts.processing.prompts import GROUNDING_EVAL_PROMPT
 
 TRAINING_DATASETS = ["lmms-lab/LLaVA-Video-178K", "Florence123/Grounding-FT-70K"]  # paper Tab. 13
@@ -43,7 +44,7 @@ class ReleaseError(ValueError):
 @dataclass
 class CardInputs:
     repo_id: str
-    backbone: str  # "GroundVTS-Q" or "GroundVTS-I"
+    backbone: Backbone
     base_model: str
     license: str
     config: Any  # the released model's config
@@ -134,7 +135,6 @@ def eval_results_from_files(
 def build_model_card(inputs: CardInputs) -> ModelCard:
     """The README.md of the release (YAML metadata + markdown), parseable by `huggingface_hub.ModelCard`."""
     name = inputs.repo_id.split("/")[-1]
-    backbone_tag = "qwen2_5_vl" if inputs.backbone == "GroundVTS-Q" else "internvl"
     hub_datasets = [r.dataset_type for r in inputs.eval_results if "/" in r.dataset_type]
     data = model_card_data(
         name, inputs.eval_results,
@@ -142,7 +142,7 @@ def build_model_card(inputs: CardInputs) -> ModelCard:
         base_model=inputs.base_model,
         datasets=list(dict.fromkeys(TRAINING_DATASETS + hub_datasets)),
         tags=["groundvts", "video-temporal-grounding", "moment-retrieval", "highlight-detection",
-              "visual-token-sampling", backbone_tag, "custom_code"],
+              "visual-token-sampling", inputs.backbone.tag, "custom_code"],
     )
     sections = [
         _intro(name, inputs), _results_table(inputs.eval_results), _python_usage(inputs), _cli_usage(inputs),
@@ -155,7 +155,7 @@ def build_model_card(inputs: CardInputs) -> ModelCard:
 def _intro(name: str, inputs: CardInputs) -> str:
     return (
         f"# {name}\n\n"
-        f"**{inputs.backbone}** from *GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video "
+        f"**{inputs.backbone.name}** from *GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video "
         f"Temporal Grounding* (CVPR 2026, [arXiv:2604.02093]({PAPER_URL})): [{inputs.base_model}]"
         f"(https://huggingface.co/{inputs.base_model}) with query-guided Visual Token Sampling (VTS). Given a video "
         "and a sentence, it answers when the sentence happens (\"6.0 to 12.0 seconds\"). VTS scores every visual "
@@ -220,7 +220,7 @@ def _vts_table(config: Any) -> str:
 
 def _video_and_generation(inputs: CardInputs) -> str:
     s = inputs.video_settings
-    if inputs.backbone == "GroundVTS-Q":
+    if inputs.backbone.name == "GroundVTS-Q":
         video = (f"Videos are sampled at {s['fps']:g} fps, at most {s['max_frames']} frames, at most "
                  f"{s['max_pixels_per_frame']} pixels per frame (the paper's settings; the processor's saved "
                  "defaults). Override per call, e.g. `processor(..., fps=1.0, max_frames=64, max_pixels=50176)`.")

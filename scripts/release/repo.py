@@ -1,91 +1,121 @@
-"""Assemble a Hugging Face Hub model repo from a GroundVTS checkpoint folder, and upload it.
+"""Build a Hugging Face Hub model repo folder from a GroundVTS checkpoint, and upload it (`groundvts release`).
 
 The folder gets the weights (safetensors), the flat model and processor code with `auto_map` (loadable with
-`trust_remote_code=True`, `AutoModel` included), the processor with the paper's video settings, a greedy
-`generation_config.json`, and a model card (README.md) whose `model-index` holds the evaluation results.
+`trust_remote_code=True`, `AutoModel` included), the processor with the paper's video settings (or
+`VideoOverrides`), a greedy `generation_config.json`, and a model card (README.md) whose `model-index` holds the
+evaluation results (`ReleaseResults`).
 
-    groundvts release CHECKPOINT_DIR --repo-id org/groundvts-q-7b --results results.json --dry-run
-    groundvts release CHECKPOINT_DIR --repo-id org/groundvts-q-7b --results results.json \\
-        --dataset charades_sta=org/charades-sta --split activitynet_captions=val_2
+    from groundvts.scripts.release.repo import ReleaseSettings, VideoOverrides, build_release, upload
 
-CHECKPOINT_DIR is a trained or converted GroundVTS checkpoint (config model_type `groundvts_qwen2_5_vl` or
-`groundvts_internvl`); its processor files are used unless `--processor` names another folder. A `--results` file
-(repeatable) is either the JSON `groundvts evaluate --output` writes for one benchmark, or a mapping from benchmarks
-(charades_sta, activitynet_captions, qvhighlights, nextgqa) to their metrics, e.g.
-`{"charades_sta": {"R1@0.3": 70.5, "R1@0.5": 58.2, "R1@0.7": 35.1, "mIoU": 50.1}}`. The card's model-index gets each
-benchmark's standard metrics (`--all-metrics`: all but counts) on the split `groundvts evaluate` recorded, else
-the benchmark's standard split (`--split` overrides both). Video settings default to the paper's: GroundVTS-Q samples 2 fps, at
-most 128 frames, at most 16384 pixels per frame; GroundVTS-I takes 16 frames at the vision tower's input
-size (448 px for InternVL3.5).
-Without `--dry-run` the folder is uploaded with `HfApi().create_repo` + `upload_folder`.
+    out_dir = build_release(ReleaseSettings("outputs/groundvts-q", repo_id="org/groundvts-q-7b"),
+                            video=VideoOverrides(fps=1.0))
+    upload(out_dir, "org/groundvts-q-7b")
+
+Bad input raises `ReleaseError` (a ValueError); a failed upload raises `UploadError`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
-import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HFValidationError, HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
+from groundvts.hub_configs.backbones import BACKBONES, Backbone, read_config
+from groundvts.scripts.release.hub import UploadError
 from groundvts.scripts.release.model_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """What differs between GroundVTS-Q and GroundVTS-I for a release."""
-
-    name: str
-    base_model: str
-    model_module: str
-    model_class: str
-    processor_module: str
-    processor_class: str
-
-
-BACKBONES: dict[str, Backbone] = {
-    "groundvts_qwen2_5_vl": Backbone(
-        "GroundVTS-Q", "Qwen/Qwen2.5-VL-7B-Instruct",
-        "groundvts.modeling.modeling_groundvts_qwen2_5_vl", "GroundVTSQwen2_5_VLForConditionalGeneration",
-        "groundvts.processing.processing_groundvts_qwen2_5_vl", "GroundVTSQwen2_5_VLProcessor",
-    ),
-    "groundvts_internvl": Backbone(
-        "GroundVTS-I", "OpenGVLab/InternVL3_5-8B-HF",
-        "groundvts.modeling.modeling_groundvts_internvl", "GroundVTSInternVLForConditionalGeneration",
-        "groundvts.processing.processing_groundvts_internvl", "GroundVTSInternVLProcessor",
-    ),
-}
 
 # Paper video settings (field notes §3.2) and evaluation decoding (greedy; answers are short spans).
 PAPER_QWEN_VIDEO = {"fps": 2.0, "max_frames": 128, "max_pixels": 16384}
 PAPER_INTERNVL_VIDEO = {"num_frames": 16, "image_size": 448}  # 448 = InternVL3.5's vision input size
 DEFAULT_MAX_NEW_TOKENS = 256
+RELEASE_DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
-def _import(module: str, name: str) -> Any:
-    import importlib
+@dataclass
+class ReleaseSettings:
+    """What to release and how: the checkpoint, the Hub repo id, the output folder and the card's metadata."""
 
-    return getattr(importlib.import_module(module), name)
+    checkpoint_dir: Path = field(metadata={"positional": True, "help": "trained or converted GroundVTS checkpoint folder"})
+    repo_id: str = field(metadata={"help": "Hub model repo, e.g. org/groundvts-q-7b"})
+    out_dir: Path | None = field(
+        default=None, metadata={"help": "where the repo folder is built (default: release/<repo name>)"}
+    )
+    all_metrics: bool = field(
+        default=False,
+        metadata={"help": "put every metric of the results in the card, not only each benchmark's standard ones"},
+    )
+    processor: Path | None = field(default=None, metadata={"help": "folder of the processor (default: CHECKPOINT_DIR)"})
+    max_new_tokens: int = field(default=DEFAULT_MAX_NEW_TOKENS, metadata={"help": "generation length cap"})
+    base_model: str | None = field(
+        default=None, metadata={"help": "base_model of the card (default: the backbone's Hub id)"}
+    )
+    license: str = field(default="apache-2.0", metadata={"help": "license of the card"})
+    dtype: str = field(
+        default="auto",
+        metadata={"choices": RELEASE_DTYPES, "help": "weight dtype of the release (auto keeps the checkpoint's)"},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing, non-empty --out-dir"})
+
+    def __post_init__(self) -> None:
+        self.checkpoint_dir = Path(self.checkpoint_dir)
+        # The default folder is named after the repo, so that releasing two repos never mixes their files.
+        self.out_dir = Path(self.out_dir) if self.out_dir is not None else Path("release") / self.repo_id.split("/")[-1]
+        self.processor = Path(self.processor) if self.processor is not None else None
+        if self.dtype not in RELEASE_DTYPES:
+            raise ValueError(f"dtype must be one of {RELEASE_DTYPES}, got {self.dtype!r}")
+
+
+@dataclass
+class VideoOverrides:
+    """Video settings that replace the paper's; None keeps the paper's value. The first three are GroundVTS-Q's,
+    the last two GroundVTS-I's (the other backbone's are ignored)."""
+
+    fps: float | None = field(default=None, metadata={"help": f"GroundVTS-Q sampling fps (paper: {PAPER_QWEN_VIDEO['fps']})"})
+    max_frames: int | None = field(
+        default=None, metadata={"help": f"GroundVTS-Q frame cap (paper: {PAPER_QWEN_VIDEO['max_frames']})"}
+    )
+    max_pixels: int | None = field(
+        default=None, metadata={"help": f"GroundVTS-Q pixels per frame (paper: {PAPER_QWEN_VIDEO['max_pixels']})"}
+    )
+    num_frames: int | None = field(
+        default=None, metadata={"help": f"GroundVTS-I frames (paper: {PAPER_INTERNVL_VIDEO['num_frames']})"}
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "GroundVTS-I frame size; must equal the vision tower's (paper: 448)"}
+    )
+
+
+@dataclass
+class ReleaseResults:
+    """Results files for the card's model-index: each either the JSON `groundvts evaluate --output` writes for one
+    benchmark, or a mapping benchmark -> {metric: value}. `dataset_ids` / `splits` override a benchmark's dataset id
+    (a Hub id where one exists) and its split."""
+
+    files: list[Path] = field(default_factory=list)
+    dataset_ids: dict[str, str] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)
 
 
 def read_backbone(checkpoint_dir: Path) -> Backbone:
     """The backbone of a GroundVTS checkpoint folder, or a ReleaseError saying why it is not one."""
-    config_file = checkpoint_dir / "config.json"
-    if not config_file.is_file():
-        raise ReleaseError(f"{config_file} not found: pass the folder of a trained or converted GroundVTS checkpoint.")
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():  # checked here: `read_config` would look a missing folder's name up on the Hub
+        raise ReleaseError(
+            f"{checkpoint_dir / 'config.json'} not found: pass the folder of a trained or converted GroundVTS checkpoint."
+        )
     try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise ReleaseError(f"{config_file} is not a JSON config object: {error}") from error
+        model_type = read_config(checkpoint_dir).get("model_type")
+    except (FileNotFoundError, ValueError) as error:  # no config.json, or not a JSON object
+        raise ReleaseError(f"{error} Pass the folder of a trained or converted GroundVTS checkpoint.") from error
     if model_type not in BACKBONES:
-        hint = " Convert official checkpoints first with `groundvts convert`." if str(model_type).startswith("vts_") else ""
+        official = {backbone.official_model_type for backbone in BACKBONES.values()}
+        hint = " Convert official checkpoints first with `groundvts convert`." if model_type in official else ""
         raise ReleaseError(
             f"{checkpoint_dir} is not a GroundVTS checkpoint: config.json has model_type {model_type!r}, expected one"
             f" of {sorted(BACKBONES)}.{hint}"
@@ -94,7 +124,7 @@ def read_backbone(checkpoint_dir: Path) -> Backbone:
 
 
 def load_model(checkpoint_dir: Path, backbone: Backbone, dtype: str) -> Any:
-    model_class = _import(backbone.model_module, backbone.model_class)
+    model_class = backbone.load_model_class()
     try:
         model, info = model_class.from_pretrained(checkpoint_dir, dtype=dtype, output_loading_info=True)
     except (OSError, RuntimeError) as error:  # no weights file, or weights of other shapes
@@ -110,7 +140,7 @@ def load_processor(processor_dir: Path, backbone: Backbone) -> Any:
 
     Only the processor files are read: next to a `config.json` with `auto_map`, the tokenizer would consult the
     model config and ask to run the folder's remote code."""
-    processor_class = _import(backbone.processor_module, backbone.processor_class)
+    processor_class = backbone.load_processor_class()
     if not processor_dir.is_dir():
         raise ReleaseError(f"Processor folder {processor_dir} not found.")
     try:
@@ -155,16 +185,16 @@ def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str,
     return {"num_frames": num_frames, "frame_size_px": image_size}
 
 
-def release_video_settings(args: argparse.Namespace, backbone: Backbone, config: Any) -> dict[str, Any]:
-    """The paper's video settings, overridden by the flags. GroundVTS-I frames must have the vision tower's input
+def release_video_settings(video: VideoOverrides, backbone: Backbone, config: Any) -> dict[str, Any]:
+    """The paper's video settings, overridden by `video`. GroundVTS-I frames must have the vision tower's input
     size (448 px for InternVL3.5): pixel shuffle and the tokens per frame depend on it."""
     if backbone.name == "GroundVTS-Q":
-        return {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in PAPER_QWEN_VIDEO.items()}
+        return {k: getattr(video, k) if getattr(video, k) is not None else v for k, v in PAPER_QWEN_VIDEO.items()}
     size = config.vision_config.image_size
     tile = int(size[0] if isinstance(size, (list, tuple)) else size)
-    if args.image_size is not None and args.image_size != tile:
-        raise ReleaseError(f"--image-size {args.image_size} does not fit the vision tower, which takes {tile} px frames.")
-    frames = args.num_frames if args.num_frames is not None else PAPER_INTERNVL_VIDEO["num_frames"]
+    if video.image_size is not None and video.image_size != tile:
+        raise ReleaseError(f"--image-size {video.image_size} does not fit the vision tower, which takes {tile} px frames.")
+    frames = video.num_frames if video.num_frames is not None else PAPER_INTERNVL_VIDEO["num_frames"]
     return {"num_frames": frames, "image_size": tile}
 
 
@@ -202,35 +232,43 @@ def generation_config(model: Any, processor: Any, max_new_tokens: int) -> Any:
     )
 
 
-def build_release(args: argparse.Namespace) -> Path:
-    """Build the repo folder; returns it."""
-    checkpoint_dir, out_dir = Path(args.checkpoint_dir), Path(args.out_dir)
+def build_release(
+    settings: ReleaseSettings, video: VideoOverrides | None = None, results: ReleaseResults | None = None
+) -> Path:
+    """Build the repo folder `settings.out_dir` (no network); returns it.
+
+    Raises ReleaseError (or the Hub's HFValidationError for a bad repo id, both ValueErrors) for bad input; nothing
+    is written before the checkpoint, the repo id, the output folder and the results files have been checked.
+    """
+    video = video if video is not None else VideoOverrides()
+    checkpoint_dir, out_dir = settings.checkpoint_dir, settings.out_dir
     backbone = read_backbone(checkpoint_dir)
-    validate_repo_id(args.repo_id)
+    validate_repo_id(settings.repo_id)
     if out_dir.resolve() == checkpoint_dir.resolve():
         raise ReleaseError("--out-dir must differ from CHECKPOINT_DIR: the release folder is built from scratch.")
     if out_dir.exists() and any(out_dir.iterdir()):
-        if not args.overwrite:
+        if not settings.overwrite:
             raise ReleaseError(f"{out_dir} exists and is not empty; pass --overwrite to replace it.")
         shutil.rmtree(out_dir)
     eval_results = (
-        eval_results_from_files(args.results, dict(args.dataset), dict(args.split), all_metrics=args.all_metrics)
-        if args.results else []
+        eval_results_from_files(results.files, dict(results.dataset_ids), dict(results.splits),
+                                all_metrics=settings.all_metrics)
+        if results is not None and results.files else []
     )
 
-    processor = load_processor(Path(args.processor or checkpoint_dir), backbone)
-    model = load_model(checkpoint_dir, backbone, args.dtype)
+    processor = load_processor(settings.processor or checkpoint_dir, backbone)
+    model = load_model(checkpoint_dir, backbone, settings.dtype)
     check_token_ids(model, processor, backbone)
-    video_settings = apply_video_settings(processor, backbone, release_video_settings(args, backbone, model.config))
-    model.generation_config = generation_config(model, processor, args.max_new_tokens)
+    video_settings = apply_video_settings(processor, backbone, release_video_settings(video, backbone, model.config))
+    model.generation_config = generation_config(model, processor, settings.max_new_tokens)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)  # weights, config.json with auto_map, flat model code
     processor.save_pretrained(out_dir)  # tokenizer, pre-processors, flat processor code
     card = build_model_card(
         CardInputs(
-            repo_id=args.repo_id, backbone=backbone.name, base_model=args.base_model or backbone.base_model,
-            license=args.license, config=model.config, video_settings=video_settings,
+            repo_id=settings.repo_id, backbone=backbone, base_model=settings.base_model or backbone.base_model,
+            license=settings.license, config=model.config, video_settings=video_settings,
             generation=model.generation_config, eval_results=eval_results,
         )
     )
@@ -238,76 +276,12 @@ def build_release(args: argparse.Namespace) -> Path:
     return out_dir
 
 
-def upload(out_dir: Path, repo_id: str, *, private: bool, token: str | None) -> str:
-    """Create the model repo if needed and upload the folder; returns the repo URL."""
-    api = HfApi(token=token)
-    url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(out_dir), commit_message="Release GroundVTS")
+def upload(out_dir: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Create the model repo if needed and upload the folder; returns the repo URL. Raises UploadError."""
+    try:
+        api = HfApi(token=token)
+        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(out_dir), commit_message="Release GroundVTS")
+    except (HfHubHTTPError, OSError) as error:  # refused by the Hub, no network, or an unreadable file
+        raise UploadError(f"upload to {repo_id} failed: {error}") from error
     return str(url)
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise argparse.ArgumentTypeError(f"expected BENCHMARK=VALUE, got {text!r}")
-    return key, value
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="groundvts release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("checkpoint_dir", help="trained or converted GroundVTS checkpoint folder")
-    parser.add_argument("--repo-id", required=True, help="Hub model repo, e.g. org/groundvts-q-7b")
-    parser.add_argument("--out-dir", help="where the repo folder is built (default: release/<repo name>)")
-    parser.add_argument("--results", action="append", default=[], metavar="JSON",
-                        help="results file (repeatable): benchmark -> {metric: value}, or a `groundvts evaluate "
-                             "--output` file")
-    parser.add_argument("--all-metrics", action="store_true",
-                        help="put every metric of the results in the card, not only each benchmark's standard ones")
-    parser.add_argument("--dataset", type=_key_value, action="append", default=[], metavar="BENCHMARK=HUB_ID",
-                        help="Hub dataset id of a benchmark for the model-index (repeatable)")
-    parser.add_argument("--split", type=_key_value, action="append", default=[], metavar="BENCHMARK=SPLIT",
-                        help="evaluated split of a benchmark (repeatable; defaults: the standard test splits)")
-    parser.add_argument("--processor", help="folder of the processor (default: CHECKPOINT_DIR)")
-    parser.add_argument("--fps", type=float, help=f"GroundVTS-Q sampling fps (paper: {PAPER_QWEN_VIDEO['fps']})")
-    parser.add_argument("--max-frames", type=int, help=f"GroundVTS-Q frame cap (paper: {PAPER_QWEN_VIDEO['max_frames']})")
-    parser.add_argument("--max-pixels", type=int, help=f"GroundVTS-Q pixels per frame (paper: {PAPER_QWEN_VIDEO['max_pixels']})")
-    parser.add_argument("--num-frames", type=int, help=f"GroundVTS-I frames (paper: {PAPER_INTERNVL_VIDEO['num_frames']})")
-    parser.add_argument("--image-size", type=int,
-                        help="GroundVTS-I frame size; must equal the vision tower's (paper: 448)")
-    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="generation length cap")
-    parser.add_argument("--base-model", help="base_model of the card (default: the backbone's Hub id)")
-    parser.add_argument("--license", default="apache-2.0", help="license of the card")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"], help="weight dtype of the release (auto keeps the checkpoint's)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out-dir")
-    parser.add_argument("--dry-run", action="store_true", help="build the folder only; no upload")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--token", help="Hub token (default: HF_TOKEN / the saved login)")
-    args = parser.parse_args(argv)
-    if args.out_dir is None:
-        args.out_dir = str(Path("release") / args.repo_id.split("/")[-1])
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        out_dir = build_release(args)
-    except (ReleaseError, HFValidationError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"built {out_dir}")
-    if args.dry_run:
-        return 0
-    try:
-        url = upload(out_dir, args.repo_id, private=args.private, token=args.token)
-    except (HfHubHTTPError, OSError) as error:
-        print(f"error: upload to {args.repo_id} failed: {error}", file=sys.stderr)
-        return 1
-    print(f"uploaded to {url}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

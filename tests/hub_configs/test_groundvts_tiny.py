@@ -8,9 +8,9 @@ import pytest
 
 from groundvts.hub_configs import TINY_MODEL_DIR, demo_examples, tiny_model_dir
 from groundvts.processing.annotations import load_annotations
-from groundvts.scripts.inference import benchmark as infer
+from groundvts.scripts.cli import ground as ground_cli
+from groundvts.scripts.cli import infer
 from groundvts.scripts.inference import evaluation as evaluate_predictions
-from groundvts.scripts.inference import grounding as ground_cli
 from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
 from groundvts.scripts.data.synthetic.benchmark import BENCHMARK_SCENES
 from groundvts.scripts.data.synthetic.tower import target_token_recall

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from groundvts.scripts.release import merge as merge_lora
-from groundvts.scripts.training import recipe as train
+from groundvts.scripts.cli import merge as merge_lora
+from groundvts.scripts.cli import train
 from groundvts.trainers.loading import load_model_and_processor
 from isolated import run_isolated
 

@@ -4,7 +4,7 @@ bad value can no longer train and save a model that then refuses to load."""
 import pytest
 
 from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-from groundvts.scripts.training import recipe as train
+from groundvts.scripts.cli import train
 from groundvts.trainers.loading import load_model, load_model_and_processor
 
 
@@ -47,7 +47,7 @@ def test_bad_vts_settings_stop_before_training(
     assert train.main(stage1_argv(model, grounding_jsonl, out, f"vts.{key}={value}")) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    [line] = [line for line in err.splitlines() if line.startswith("groundvts train:")]
+    [line] = [line for line in err.splitlines() if line.startswith("error:")]
     assert message in line and "vts" in line
     assert not out.exists()
 

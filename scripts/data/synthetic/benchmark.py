@@ -1,49 +1,25 @@
 """The paper's token-selection comparison (Table 5) at small scale, on the synthetic benchmark, end to end on CPU.
 
-    groundvts synthetic-benchmark --out runs/synthetic                      # full run (see the defaults)
-    groundvts synthetic-benchmark --out runs/tiny --num-train 8 --num-test 4 --tower-steps 2 --base-steps 2 \
-        --selection-steps 1 --joint-steps 1 --finetune-steps 1                 # a smoke test
-
-Every step uses the same code paths as the real benchmarks:
-1. `make-synthetic` writes videos and Charades-STA-format annotations (train / val / test);
-2. the Grounding-FT builder turns the train split into conversations, asked with the evaluation prompt, so that
-   `groundvts infer` asks what the model was trained on;
-3. a tiny Qwen2.5-VL-architecture model is trained from scratch, dense at 2 fps (the "base"): first its vision
-   tower alone on a pre-task whose labels come from the generator (`synthetic_tower`: "is the target visible in this
-   token's cell?"), then stage 0 trains the language model with the tower frozen;
-4. each variant starts from the base and runs the three GroundVTS stages: its selection (stage 1, VTS only,
-   learned variants), LLM LoRA + VTS + projector on video QA about the same videos (stage 2; the paper uses
-   LLaVA-Video-178K), then on grounding (stage 3, continuing stage 2's adapter); it is merged and evaluated with
-   `groundvts infer` + `groundvts evaluate` on the test split, and probed for the share of the target's tokens
-   that reach the language model (`synthetic_tower.target_token_recall`).
-
-Variants, all at the same language-model token budget (1 fps dense = 2 fps at ρ = 0.5):
-
-| variant | fps | selection |
-|---|---|---|
-| `uniform_1fps` | 1 | dense (the base fine-tuned at half the frame rate) |
-| `random` | 2 | a random half of the tokens |
-| `frame` | 2 | VTS, whole frames (frame-level selection) |
-| `token` | 2 | VTS, tokens (GroundVTS) |
-| `token_no_pe` | 2 | VTS, tokens, kept tokens renumbered 0, 1, 2, ... (the "w/o PE" ablation) |
-
-A `mean_window` row predicts the mean training window (as fractions of the duration) for every test video: the
-trivial baseline. Results go to OUT/results.json and a markdown table on stdout.
+`run(out, settings)` generates the data (`videos.py`), turns the train split into Grounding-FT conversations asked
+with the evaluation prompt, trains a tiny Qwen2.5-VL-architecture base model from scratch (the vision pre-task of
+`tower.py`, then stage 0), runs the three GroundVTS stages for each variant of `VARIANTS` at the same language-model
+token budget, and evaluates every model with benchmark inference and the Charades-STA metrics on the test split.
+`groundvts synthetic-benchmark` (scripts/cli/synthetic_benchmark.py) runs it; its help tells the steps and
+variants in full, and docs/synthetic_findings.md what made the tiny model learn.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset
 
-from groundvts.scripts.data.synthetic.videos import add_scene_arguments, scene_kwargs
+from groundvts.processing.prompts import assistant_turn, user_turn
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
@@ -55,38 +31,62 @@ VARIANTS: dict[str, dict[str, Any]] = {
 BASE_FPS = 2.0
 KEEP_RATIO = 0.5
 # The benchmark's scenes: one object that appears or disappears, large enough for a 56-px, 1-block tower to see
-# (with distractors the tiny base model has not learnt to ground yet: docs/synthetic_notes.md).
+# (with distractors the tiny base model has not learnt to ground yet: docs/synthetic_findings.md).
 BENCHMARK_SCENES: dict[str, Any] = dict(
     width=56, height=56, min_duration=8.0, max_duration=12.0, event_types=("appear", "disappear"),
     min_distractors=0, max_distractors=0, distractor_event_prob=0.0, shape_size=17.0,
 )
 
 
-@dataclass
-class SyntheticSettings:
-    """Sizes and budgets of one run (defaults: the documented CPU run)."""
+def _knob(default: Any, text: str) -> Any:
+    """A settings field whose `--help` line shows its default (argparse fills in `%(default)s`)."""
+    return field(default=default, metadata={"help": f"{text} (default %(default)s)"})
 
-    seed: int = 0
-    num_train: int = 3000
-    num_test: int = 200
-    frame_side: int = 56  # 4 x 4 patches of 14 px -> 4 LLM tokens per 2 frames
-    hidden: int = 128
-    layers: int = 2
-    vision_depth: int = 1
-    vision_hidden: int = 64
-    batch_size: int = 16
-    tower_steps: int = 600  # vision pre-task; 0 trains every weight in stage 0 instead
-    tower_lr: float = 2e-3
-    base_steps: int = 1000
-    base_lr: float = 2e-3
-    selection_steps: int = 1000  # VTS warm-up: at 100 steps / 1e-3 VTS kept 3 % of the target's tokens (50 % = chance)
-    selection_lr: float = 1e-2
-    joint_steps: int = 300  # stage 2 on synthetic video QA (the paper's LLaVA-Video stage); 0 skips it
-    joint_lr: float = 1e-3
-    finetune_steps: int = 300
-    finetune_lr: float = 1e-3
-    variants: tuple[str, ...] = tuple(VARIANTS)
-    generator: dict[str, Any] = field(default_factory=lambda: dict(BENCHMARK_SCENES))  # make_synthetic_benchmark scenes
+
+@dataclass
+class SyntheticBudget:
+    """Sizes and budgets of one run (defaults: the documented CPU run); each field is a `synthetic-benchmark` flag."""
+
+    seed: int = _knob(0, "seed of the data, the model initialisation and training")
+    num_train: int = _knob(3000, "synthetic train videos")
+    num_test: int = _knob(200, "synthetic test videos")
+    frame_side: int = _knob(56, "frame side in px")  # 4 x 4 patches of 14 px -> 4 LLM tokens per 2 frames
+    hidden: int = _knob(128, "language model hidden size")
+    layers: int = _knob(2, "language model layers")
+    vision_depth: int = _knob(1, "vision tower blocks")
+    vision_hidden: int = _knob(64, "vision tower hidden size")
+    batch_size: int = _knob(16, "per-device batch size of every stage")
+    tower_steps: int = _knob(600, "vision pre-task steps; 0 trains every weight in stage 0 instead")
+    tower_lr: float = _knob(2e-3, "vision pre-task learning rate")
+    base_steps: int = _knob(1000, "stage 0 steps (the base model's language model)")
+    base_lr: float = _knob(2e-3, "stage 0 learning rate")
+    # At 100 steps / 1e-3, VTS kept 3 % of the target's tokens (50 % = chance): docs/synthetic_findings.md.
+    selection_steps: int = _knob(1000, "stage 1 (VTS warm-up) steps of the learned variants")
+    selection_lr: float = _knob(1e-2, "stage 1 learning rate")
+    joint_steps: int = _knob(300, "stage 2 steps on synthetic video QA (the paper's LLaVA-Video stage); 0 skips it")
+    joint_lr: float = _knob(1e-3, "stage 2 learning rate")
+    finetune_steps: int = _knob(300, "stage 3 (grounding) steps")
+    finetune_lr: float = _knob(1e-3, "stage 3 learning rate")
+    variants: tuple[str, ...] = field(
+        default=tuple(VARIANTS),
+        metadata={"choices": sorted(VARIANTS), "help": "the variants to train and compare (default: all)"},
+    )
+
+    def __post_init__(self) -> None:
+        self.variants = tuple(self.variants)
+        unknown = sorted(set(self.variants) - set(VARIANTS))
+        if unknown:
+            raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}.")
+        if min(self.num_train, self.num_test, self.base_steps, self.finetune_steps) < 1:
+            raise ValueError("--num-train, --num-test, --base-steps and --finetune-steps must be >= 1.")
+
+
+@dataclass
+class SyntheticSettings(SyntheticBudget):
+    """A run's budget and the scenes of its data. `generator` holds `make_synthetic_benchmark` (`SceneConfig`)
+    keyword arguments; it is not a flag: the command builds it from the scene options."""
+
+    generator: dict[str, Any] = field(default_factory=lambda: dict(BENCHMARK_SCENES))
 
 
 SYNTHETIC_BPE_VOCAB_SIZE = 768  # bytes + merges: whole words for the benchmark's prompts and queries
@@ -140,7 +140,7 @@ def synthetic_model_config(processor: Any, settings: SyntheticSettings) -> Any:
 def training_dataset(data_dir: Path, seed: int) -> Dataset:
     """The Grounding-FT builder's records of the train split, asked with the evaluation prompt (the one
     `groundvts infer` asks). The tiny from-scratch model learns one prompt in 1,000 steps; with the paper's MR
-    templates mixed in at equal share it does not leave the baseline in that budget (docs/synthetic_notes.md)."""
+    templates mixed in at equal share it does not leave the baseline in that budget (docs/synthetic_findings.md)."""
     from groundvts.processing.prompts import build_inference_messages
 
     from groundvts.scripts.data.grounding_ft import GroundingSource, build_grounding_ft
@@ -151,7 +151,7 @@ def training_dataset(data_dir: Path, seed: int) -> Dataset:
         raise ValueError(f"{len(skipped)} synthetic train rows were skipped, e.g. {skipped[0]}")
     eval_prompted = templated.map(lambda row: {"messages": [
         *build_inference_messages(row["query"], None, "mr"),
-        {"role": "assistant", "content": [{"type": "text", "text": row["messages"][1]["content"][0]["text"]}]},
+        assistant_turn(row["messages"][1]["content"][0]["text"]),
     ]}, features=templated.features)
     return eval_prompted.shuffle(seed=seed)
 
@@ -168,10 +168,8 @@ def video_qa_dataset(data_dir: Path, seed: int) -> Dataset:
     from groundvts.scripts.data.synthetic.videos import read_split
 
     rows = [
-        {"messages": [
-            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": VIDEO_QA_QUESTION}]},
-            {"role": "assistant", "content": [{"type": "text", "text": VIDEO_QA_ANSWERS[sample["target"]["event"]]}]},
-        ], "videos": [sample["video"]]}
+        {"messages": [user_turn(VIDEO_QA_QUESTION), assistant_turn(VIDEO_QA_ANSWERS[sample["target"]["event"]])],
+         "videos": [sample["video"]]}
         for sample in read_split(data_dir, "train")[0]
     ]
     return Dataset.from_list(rows).shuffle(seed=seed)
@@ -264,20 +262,30 @@ def finetune_variant(
     return final
 
 
-def evaluate_model(model_dir: Path, data_dir: Path, out: Path) -> dict[str, Any]:
-    """`groundvts infer` then `groundvts evaluate` on the test split."""
-    from groundvts.scripts.inference import benchmark as infer
-    from groundvts.scripts.inference import evaluation as evaluate_predictions
+def evaluate_model(
+    model_dir: Path, data_dir: Path, out: Path, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Benchmark inference (what `groundvts infer` runs) then the Charades-STA metrics on the test split, and the
+    share of the target's tokens that reach the language model. `log` gets inference's summary line."""
+    from groundvts.scripts.inference.benchmark import BenchmarkRunSettings, run_benchmark
+    from groundvts.scripts.inference.benchmark_tasks import BenchmarkData
+    from groundvts.scripts.inference.evaluation import evaluate_predictions
+    from groundvts.scripts.inference.generation import SamplingSettings
+    from groundvts.scripts.inference.loading import ModelSettings
     from groundvts.scripts.data.synthetic.tower import target_token_recall
 
     annotations = data_dir / "charades_sta_test.txt"
     predictions = out / f"{model_dir.name}.test.jsonl"
-    code = infer.main(["--benchmark", "charades_sta", "--annotations", str(annotations), "--video-root",
-                       str(data_dir / "videos"), "--model", str(model_dir), "--output", str(predictions),
-                       "--batch-size", "16", "--max-new-tokens", "16", "--no-progress"])
-    if code != 0:
-        raise RuntimeError(f"groundvts infer failed for {model_dir} (exit {code})")
-    metrics = evaluate_predictions.evaluate_predictions("charades_sta", annotations, predictions)["metrics"]
+    report = run_benchmark(
+        BenchmarkData("charades_sta", annotations),
+        BenchmarkRunSettings(video_root=data_dir / "videos", output=predictions, batch_size=16, progress=False),
+        SamplingSettings(max_new_tokens=16),
+        ModelSettings(model=str(model_dir)),
+        log=log,
+    )
+    if log is not None:
+        log(report.summary())
+    metrics = evaluate_predictions("charades_sta", annotations, predictions)["metrics"]
     return {**metrics, "target_tokens_kept": target_token_recall(model_dir, data_dir)}
 
 
@@ -299,12 +307,11 @@ def mean_window_metrics(data_dir: Path, out: Path) -> dict[str, Any]:
     return evaluate_predictions.evaluate_predictions("charades_sta", test_file, predictions)["metrics"]
 
 
-def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
+def run(out: Path, settings: SyntheticSettings, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The whole comparison in `out` (data/, one folder per model and training stage, predictions, results.json);
+    returns the report written to results.json. `log` gets each inference run's summary line."""
     from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
 
-    unknown = sorted(set(settings.variants) - set(VARIANTS))
-    if unknown:
-        raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}.")
     out.mkdir(parents=True, exist_ok=True)
     data_dir, timings = out / "data", {}
     started = time.perf_counter()
@@ -319,12 +326,12 @@ def run(out: Path, settings: SyntheticSettings) -> dict[str, Any]:
     collators: dict[float, Any] = {}  # one caching collator per fps: each video is decoded once per fps
     base, tower_accuracy = train_base(data_dir, out, settings, dataset, collators)
     timings["base_s"] = time.perf_counter() - started
-    results["base_2fps_dense"] = evaluate_model(base, data_dir, out)
+    results["base_2fps_dense"] = evaluate_model(base, data_dir, out, log)
     for name in settings.variants:
         started = time.perf_counter()
         final = finetune_variant(name, base, out, settings, dataset, collators, qa_dataset)
         timings[f"{name}_s"] = time.perf_counter() - started
-        results[name] = evaluate_model(final, data_dir, out)
+        results[name] = evaluate_model(final, data_dir, out, log)
     report = {"settings": asdict(settings), "timings_s": timings, "tower_accuracy": tower_accuracy, "results": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     return report
@@ -338,50 +345,3 @@ def results_table(report: dict[str, Any]) -> str:
         cells = [f"{metrics[k]:.1f}" if k in metrics else "-" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def parse_settings(argv: list[str] | None = None) -> tuple[Path, SyntheticSettings]:
-    """The run folder and settings from the command line (scene options default to `BENCHMARK_SCENES`)."""
-    defaults = SyntheticSettings()
-    parser = argparse.ArgumentParser(
-        prog="groundvts synthetic-benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, required=True, help="run folder (data, models, predictions, results.json)")
-    for name in ("seed", "num_train", "num_test", "tower_steps", "base_steps", "selection_steps", "joint_steps",
-                 "finetune_steps", "batch_size", "frame_side", "hidden", "layers", "vision_depth", "vision_hidden"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("tower_lr", "base_lr", "selection_lr", "joint_lr", "finetune_lr"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--variants", nargs="+", default=list(defaults.variants), choices=sorted(VARIANTS))
-    add_scene_arguments(parser.add_argument_group("scenes (as `groundvts make-synthetic`; benchmark defaults)"))
-    scenes = BENCHMARK_SCENES
-    parser.set_defaults(
-        size=(scenes["width"], scenes["height"]), duration=(scenes["min_duration"], scenes["max_duration"]),
-        event_types=list(scenes["event_types"]), distractors=(scenes["min_distractors"], scenes["max_distractors"]),
-        distractor_event_prob=scenes["distractor_event_prob"], shape_size=scenes["shape_size"],
-    )
-    args = parser.parse_args(argv)
-    values = {k: v for k, v in vars(args).items() if k in SyntheticSettings.__dataclass_fields__}
-    values["variants"] = tuple(values["variants"])
-    values["generator"] = scene_kwargs(args)
-    settings = SyntheticSettings(**values)
-    if min(settings.num_train, settings.num_test, settings.base_steps, settings.finetune_steps) < 1:
-        raise ValueError("--num-train, --num-test, --base-steps and --finetune-steps must be >= 1.")
-    return args.out, settings
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        out, settings = parse_settings(argv)
-        report = run(out, settings)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"groundvts synthetic-benchmark: {error}", file=sys.stderr)
-        return 2
-    print(results_table(report))
-    print(f"timings (s): {json.dumps({k: round(v, 1) for k, v in report['timings_s'].items()})}")
-    print(f"wrote {out / 'results.json'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,30 +1,21 @@
-"""Rebuild the embedded default model, GroundVTS-tiny (`hub_configs/groundvts-tiny`), from a synthetic-benchmark run.
+"""GroundVTS-tiny, the embedded default model (`hub_configs/groundvts-tiny`), rebuilt from a synthetic-benchmark run.
 
-    groundvts synthetic-benchmark --out runs/synthetic
-    python -m groundvts.scripts.data.synthetic.bundle runs/synthetic            # writes hub_configs/groundvts-tiny
-
-1. `groundvts release --dry-run` assembles a Hub model folder from the run's `token` model (GroundVTS ρ = 0.5):
-   safetensors weights, the flat remote code, the processor at the benchmark's video settings, a greedy
-   generation config and a model card;
-2. the card says what the model is (a from-scratch toy, not Qwen2.5-VL-7B) and gets the run's results table;
-3. a few held-out synthetic videos (a generator seed the run never trained on) go to `examples/`, listed in
-   `examples/examples.json`, for `groundvts ground --demo N`.
+`bundle(run_dir, out_dir)` builds a release folder (`release.repo.build_release`, no upload) from the run's `token`
+model at the benchmark's video settings, rewrites its card for the toy (with the run's results table) and adds a
+few held-out example videos for `groundvts ground --demo N`. Run it with
+`python -m groundvts.scripts.cli.bundle_tiny_model RUN_DIR`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from groundvts.hub_configs import TINY_MODEL_DIR
-
-from groundvts.scripts.release import repo as release
 from groundvts.scripts.data.synthetic.benchmark import BASE_FPS, results_table
+from groundvts.scripts.release.repo import ReleaseSettings, VideoOverrides, build_release
 
 REPO_ID = "groundvts/groundvts-tiny"
 EXAMPLES_SEED = 20261122  # not a seed any benchmark run trains on (they use --seed, default 0)
@@ -55,7 +46,7 @@ def write_card(path: Path, preamble: str) -> None:
     title, _, rest = card.text.lstrip("\n").partition("\n\n")
     backbone_paragraph, _, rest = rest.partition("\n\n")
     if not backbone_paragraph.startswith("**GroundVTS-"):
-        raise RuntimeError(f"unexpected release card layout in {path}: {backbone_paragraph[:80]!r}")
+        raise ValueError(f"unexpected release card layout in {path}: {backbone_paragraph[:80]!r}")
     card.text = f"{title}\n\n{preamble}\n{rest}"
     card.save(path)
 
@@ -80,42 +71,27 @@ def write_examples(out_dir: Path, report: dict[str, Any], count: int) -> list[di
 
 
 def bundle(run_dir: Path, out_dir: Path, variant: str = "token", num_examples: int = 4) -> Path:
+    """Build GroundVTS-tiny in `out_dir` (replaced) from `run_dir`'s `variant` model; returns `out_dir`.
+
+    Raises FileNotFoundError when the run has no such model, and the release builder's ValueErrors.
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
     report = json.loads((run_dir / "results.json").read_text())
     model_dir = run_dir / variant
     if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} has no model; run `groundvts synthetic-benchmark` with --variants {variant}.")
+        raise FileNotFoundError(
+            f"{model_dir} has no model; run `groundvts synthetic-benchmark` with --variants {variant}."
+        )
     side = report["settings"]["frame_side"]
-    code = release.main([str(model_dir), "--repo-id", REPO_ID, "--out-dir", str(out_dir), "--dry-run", "--overwrite",
-                         "--fps", str(BASE_FPS), "--max-frames", "128", "--max-pixels", str(side * side),
-                         "--max-new-tokens", "16", "--dtype", "float32"])
-    if code != 0:
-        raise RuntimeError(f"groundvts release failed for {model_dir} (exit {code})")
+    build_release(
+        ReleaseSettings(
+            model_dir, repo_id=REPO_ID, out_dir=out_dir, overwrite=True, max_new_tokens=16, dtype="float32"
+        ),
+        video=VideoOverrides(fps=BASE_FPS, max_frames=128, max_pixels=side * side),
+    )
     from safetensors.torch import load_file
 
     num_params = sum(tensor.numel() for tensor in load_file(out_dir / "model.safetensors").values())
     write_card(out_dir / "README.md", card_preamble(report, variant, num_params))
     write_examples(out_dir, report, num_examples)
     return out_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m groundvts.scripts.data.synthetic.bundle", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("run_dir", type=Path, help="a `groundvts synthetic-benchmark --out` folder")
-    parser.add_argument("--variant", default="token", help="the run's model to bundle (default: token)")
-    parser.add_argument("--out-dir", type=Path, default=TINY_MODEL_DIR, help=f"default: {TINY_MODEL_DIR}")
-    parser.add_argument("--examples", type=int, default=4, help="held-out example videos to bundle (default 4)")
-    args = parser.parse_args(argv)
-    try:
-        out = bundle(args.run_dir, args.out_dir, args.variant, args.examples)
-    except (FileNotFoundError, RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"bundled {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

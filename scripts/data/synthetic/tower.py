@@ -1,10 +1,10 @@
 """The vision pre-task of the synthetic benchmark's base model: teach the tiny vision tower to see the target.
 
 Trained from scratch together with the language model, a tiny tower's tokens barely separate "target here" from
-"not here", and grounding stays at the trivial baseline (docs/synthetic_notes.md, sessions 2-3). So the base model's
-tower (encoder + projector) is first trained alone: every merged video token's output is fitted (MSE) to one of two
-fixed random vectors, "the target is visible in this token's cell at the midpoint of its temporal patch" or not, with
-labels from the generator's manifest. Stage 0 then trains the language model with the tower frozen
+"not here", and grounding stays at the trivial baseline (docs/synthetic_findings.md, "What made it learn", 1). So the
+base model's tower (encoder + projector) is first trained alone: every merged video token's output is fitted (MSE)
+to one of two fixed random vectors, "the target is visible in this token's cell at the midpoint of its temporal
+patch" or not, with labels from the generator's manifest. Stage 0 then trains the language model with the tower frozen
 (`GroundVTSSFTConfig(freeze=TOWER_GROUPS)`).
 
 The labels assume static objects, so the scenes must use the appear / disappear events only.
@@ -46,13 +46,14 @@ def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], gri
 
 def tower_records(data_dir: Path, split: str) -> list[dict[str, Any]]:
     """One record per sample of `split`: the video (for the collator) and the target and frame size (for the labels)."""
+    from groundvts.processing.prompts import assistant_turn, user_turn
+
     from groundvts.scripts.data.synthetic.videos import read_split
 
     samples, settings = read_split(data_dir, split)
     frame_size = [settings["width"], settings["height"]]
     return [
-        {"messages": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": sample["query"]}]},
-                      {"role": "assistant", "content": [{"type": "text", "text": "."}]}],  # text unused: the collator needs both
+        {"messages": [user_turn(sample["query"]), assistant_turn(".")],  # answer unused: the collator needs both turns
          "videos": [sample["video"]],
          "target": json.dumps(sample["target"]), "frame_size": frame_size}  # JSON: one Arrow type for every row
         for sample in samples
@@ -134,7 +135,7 @@ def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100) -> fl
     half, and how well VTS finds the target otherwise."""
     from groundvts.processing.prompts import build_inference_messages
 
-    from groundvts.scripts.inference.generation import load_groundvts
+    from groundvts.scripts.inference.loading import load_groundvts
 
     model, processor = load_groundvts(model_dir)
     kept = total = 0

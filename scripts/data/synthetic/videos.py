@@ -1,37 +1,20 @@
-"""Generate a synthetic temporal-grounding benchmark (videos + Charades-STA-format annotations), deterministically.
+"""Synthetic temporal-grounding benchmarks (videos + Charades-STA-format annotations), generated deterministically.
 
-Each video is a few seconds (8-20 s by default) at 4 fps of 112x112 px: 3-5 coloured shapes on a dark, plain or
-lightly textured background; one target shape has one event in a window [s, e] (appears, disappears, moves
-left/right/up/down, turns another colour, grows, shrinks) and the query names it, e.g. "the red circle appears."
-or "the blue square slides to the right.". Distractors never share the target's (colour, shape) and often have
-events of their own at other times, so the query is only answerable by looking at the right object at the right
-time. Scene details: `groundvts.scripts.data.synthetic.scenes`.
-
-Output (the Charades-STA layout, so the annotation readers, `build-data`, `infer` and `evaluate` take it as is):
-
-    OUT/videos/<vid>.mp4                  H.264, 4 fps (lossless with the default --crf 0)
-    OUT/charades_sta_{train,val,test}.txt `vid start end##query`, times with 1 decimal
-    OUT/Charades_v1_{train,test}.csv      `id,...,length` durations; the train csv also lists the val videos,
-    OUT/Charades_v1_val.csv               so every txt finds its durations next to it without --duration-file
-    OUT/manifest.json                     seed, split seeds, counts, settings and every sample's scene
-
-Event types are balanced: every run of 6 consecutive videos of a split has each type once (in a random order).
-Each split has its own seed derived from --seed, and each video its own from that, so the same arguments give
-byte-identical annotation files and identical decoded frames, and adding videos to a split keeps the first ones.
-
-    python -m groundvts.scripts.data.synthetic.videos data/synthetic --num-train 300 --num-val 50 --num-test 100
+`make_synthetic_benchmark(out_dir, ...)` renders the scenes of `scenes.py` (coloured shapes; one target with one
+event in a window, named by the query) to mp4 files and writes the Charades-STA layout, so the annotation readers,
+the Grounding-FT builder and benchmark inference take it as is, plus a `manifest.json` with every sample's scene;
+`read_split` reads a split back from the manifest. The folder layout and the seeding rules are in the help of
+`groundvts make-synthetic` (scripts/cli/make_synthetic.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
 import math
 import random
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -209,7 +192,8 @@ def make_synthetic_benchmark(
 
     files = _write_annotations(out, samples)
     manifest = {
-        "generator": "groundvts.scripts.data.synthetic.videos",
+        # The module's name before the scripts/ redesign, kept so that the same arguments give the same bytes.
+        "generator": "groundvts.scripts.make_synthetic",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "split_seeds": seeds,
@@ -266,70 +250,3 @@ def _write_annotations(out: Path, samples: dict[str, list[dict[str, Any]]]) -> l
                 writer.writerow([s["video_id"], objects, s["query"], _fmt(s["duration"])])
         written += [txt, csv_name]
     return written
-
-
-def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
-    """The scene options (frame size, fps, durations, windows, events, distractors, shape size) on `parser`."""
-    parser.add_argument(
-        "--size", type=int, nargs=2, default=(112, 112), metavar=("W", "H"), help="frame size (default 112 112)"
-    )
-    parser.add_argument("--fps", type=float, default=4.0, help="frames per second (default 4)")
-    parser.add_argument("--duration", type=float, nargs=2, default=(8.0, 20.0), metavar=("MIN", "MAX"),
-                        help="video length range in seconds (default 8 20)")
-    parser.add_argument("--window-ratio", type=float, nargs=2, default=(0.15, 0.6), metavar=("MIN", "MAX"),
-                        help="event window length as a fraction of the video (default 0.15 0.6)")
-    parser.add_argument("--event-types", nargs="+", default=list(EVENT_TYPES), metavar="EVENT",
-                        help=f"target event types (default all: {' '.join(EVENT_TYPES)})")
-    parser.add_argument("--distractors", type=int, nargs=2, default=(2, 4), metavar=("MIN", "MAX"),
-                        help="distractor objects per video (default 2 4)")
-    parser.add_argument("--distractor-event-prob", type=float, default=0.5,
-                        help="chance that a distractor has an event of its own (default 0.5)")
-    parser.add_argument("--shape-size", type=float, default=None, help="object size in px (default 22%% of the side)")
-
-
-def scene_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """`make_synthetic_benchmark` keyword arguments from the options `add_scene_arguments` added."""
-    return dict(
-        width=args.size[0], height=args.size[1], fps=args.fps, min_duration=args.duration[0],
-        max_duration=args.duration[1], min_window_ratio=args.window_ratio[0], max_window_ratio=args.window_ratio[1],
-        event_types=tuple(args.event_types), min_distractors=args.distractors[0], max_distractors=args.distractors[1],
-        distractor_event_prob=args.distractor_event_prob, shape_size=args.shape_size,
-    )
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m groundvts.scripts.data.synthetic.videos", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
-    parser.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
-    parser.add_argument("--num-train", type=int, default=300, help="train videos (default 300)")
-    parser.add_argument("--num-val", type=int, default=50, help="val videos (default 50)")
-    parser.add_argument("--num-test", type=int, default=100, help="test videos (default 100)")
-    add_scene_arguments(parser)
-    parser.add_argument("--crf", type=int, default=0, help="x264 quality, 0 = lossless (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier output in a non-empty folder")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        summary = make_synthetic_benchmark(
-            args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val, num_test=args.num_test,
-            crf=args.crf, overwrite=args.overwrite, **scene_kwargs(args),
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    counts = ", ".join(f"{count} {split}" for split, count in summary["counts"].items())
-    print(f"Wrote {counts} videos to {summary['out_dir']} in {summary['seconds']:.1f} s (seed {summary['seed']}).")
-    for split, events in summary["events"].items():
-        if events:
-            print(f"  {split:<5} " + ", ".join(f"{event} {count}" for event, count in events.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from groundvts.scripts.release import merge as merge_lora
+from groundvts.scripts.cli import merge as merge_lora
+from groundvts.scripts.cli import train as train_cli
 from groundvts.scripts.training import recipe as train
 
 # Paper Table 13: (learning rate, epochs) per stage; every stage per-device batch 2 x grad-acc 4, AdamW.
@@ -52,7 +53,7 @@ def test_overrides_parse_like_yaml():
 
 
 def test_list_recipes(capsys):
-    assert train.main(["--list-recipes"]) == 0
+    assert train_cli.main(["--list-recipes"]) == 0
     assert "groundvts-i-stage3" in capsys.readouterr().out
 
 
@@ -71,7 +72,7 @@ def test_list_recipes(capsys):
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):
     if argv and argv[0].startswith("groundvts-"):
         argv = [*argv, "--set", "training.use_cpu=true"]
-    assert train.main(argv) == 2
+    assert train_cli.main(argv) == 2
     assert message in capsys.readouterr().err
 
 

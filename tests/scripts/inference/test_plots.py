@@ -5,8 +5,8 @@ import matplotlib.image
 import pytest
 import torch
 
-from groundvts.scripts.inference.generation import load_groundvts
 from groundvts.scripts.inference.grounding import GroundingResult, ground
+from groundvts.scripts.inference.loading import load_groundvts
 from groundvts.scripts.inference.plots import kept_density, plot_grounding, spatial_units
 from inference_test_utils import tiny_model_folder, tiny_videos
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from groundvts.scripts.inference import evaluation as ev
+from groundvts.scripts.cli import evaluate as ev
+from groundvts.scripts.inference.evaluation import evaluate_predictions
 from shared_data import SHARED_DATA as SHARED, require_shared
 
 STA = "a 1.0 3.0##a person opens a door.\nb 0 2##the man walks.\nc 2 6##a dog in the kitchen.\nd 0 4##sits.\n"
@@ -58,7 +59,7 @@ def test_nextgqa_metrics(tmp_path):
         {"qid": "v_1", "window": [2.0, 4.0], "answer": "yes"},  # IoU 0.5, IoP 1, right
         {"qid": "w_2", "window": [0.0, 6.0], "answer": "no"},  # IoU 0.1, IoP 1/6, wrong
     ])
-    results = ev.evaluate_predictions("nextgqa", tmp_path / "test.csv", preds)
+    results = evaluate_predictions("nextgqa", tmp_path / "test.csv", preds)
     metrics = results["metrics"]
     for key in ("mIoU", "mIoP", "IoU@0.3", "IoU@0.5", "IoP@0.3", "IoP@0.5", "Acc@QA", "Acc@GQA"):
         assert key in metrics, key
@@ -67,7 +68,7 @@ def test_nextgqa_metrics(tmp_path):
 
     # No answer parsed and one row missing: accuracy is still reported, as 0, not left out.
     write_rows(preds, [{"qid": "v_1", "window": None, "answer": None, "passes": ["mr", "qa"]}])
-    results = ev.evaluate_predictions("nextgqa", tmp_path / "test.csv", preds)
+    results = evaluate_predictions("nextgqa", tmp_path / "test.csv", preds)
     assert results["metrics"]["Acc@QA"] == 0.0 and results["metrics"]["Acc@GQA"] == 0.0
     assert results["num_missing"] == 1 and results["metrics"]["num_unparsed"] == 2
 

@@ -1,5 +1,5 @@
-"""scripts/inference/grounding.py + generation.py: loading through remote code, one-pass grounding with the VTS selection,
-token times from the real video timeline, and the `groundvts ground` command."""
+"""scripts/inference/loading.py + generation.py + grounding.py: loading through remote code, one-pass grounding with
+the VTS selection, token times from the real video timeline, and the `groundvts ground` command (cli/ground.py)."""
 
 import json
 import math
@@ -8,15 +8,10 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLConfig
 
-from groundvts.scripts.inference import grounding as ground_cli
-from groundvts.scripts.inference.generation import (
-    NotGroundVTSModelError,
-    configure_vts,
-    generate_answers,
-    load_groundvts,
-    prepare_batch,
-)
+from groundvts.scripts.cli import ground as ground_cli
+from groundvts.scripts.inference.generation import generate_answers, prepare_batch
 from groundvts.scripts.inference.grounding import GroundingResult, describe, ground
+from groundvts.scripts.inference.loading import NotGroundVTSModelError, configure_vts, load_groundvts
 from inference_test_utils import default_script, script_answers, tiny_internvl_folder, tiny_model_folder, tiny_videos
 
 

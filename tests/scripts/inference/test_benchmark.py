@@ -1,4 +1,5 @@
-"""scripts/inference/benchmark.py: resumable, batched, sharded benchmark inference; QVHighlights / NExT-GQA merging; errors."""
+"""scripts/inference/benchmark.py (+ cli/infer.py): resumable, batched, sharded benchmark inference; QVHighlights /
+NExT-GQA merging; errors."""
 
 import json
 import os
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from groundvts.processing.annotations import load_annotations
-from groundvts.scripts.inference import benchmark as infer
+from groundvts.scripts.cli import infer
+from groundvts.scripts.inference.benchmark import InferenceSettings, pending_records, run_shard
 from groundvts.scripts.inference.benchmark_tasks import merge_row, parse_mcq_answer, passes_for
 from groundvts.scripts.inference.evaluation import evaluate_predictions
-from groundvts.scripts.inference.generation import load_groundvts
+from groundvts.scripts.inference.loading import load_groundvts
 from groundvts.scripts.inference.prediction_store import merge_files, part_path, part_paths, read_rows, repair
 from inference_test_utils import default_script, script_answers, tiny_model_folder, tiny_videos
 
@@ -98,11 +100,11 @@ def test_shards_merge_into_the_single_process_result(bench, reference, tmp_path)
     records = load_annotations("charades_sta", bench / "sta_test.txt").records
     model, processor = load_groundvts(tiny_model_folder(), device="cpu")
     settings = {"benchmark": "charades_sta", "passes": ["mr"], "keep_ratio": 0.5, "strategy": "token"}
-    pending = infer.pending_records(records, output, settings)
+    pending = pending_records(records, output, settings)
     assert [r.qid for r in pending] == ["b_0", "c_0", "a_1", "d_0"]
-    run_settings = infer.InferenceSettings("charades_sta", ("mr",), batch_size=2, max_new_tokens=5)
+    run_settings = InferenceSettings("charades_sta", ("mr",), batch_size=2, max_new_tokens=5)
     for rank in (1, 0):  # order does not matter: each process writes its own part
-        report = infer.run_shard(model, processor, pending[rank::2], bench / "videos", part_path(output, rank),
+        report = run_shard(model, processor, pending[rank::2], bench / "videos", part_path(output, rank),
                                  run_settings, progress=False)
         assert report.written == 2 and not report.errors
     assert [p.name for p in part_paths(output)] == ["p.rank0.jsonl", "p.rank1.jsonl"]

@@ -19,7 +19,8 @@ from groundvts.processing.tiny import (
     build_tiny_qwen2_5_vl_processor,
     write_test_video,
 )
-from groundvts.scripts.release import repo as release
+from groundvts.scripts.cli import release
+from groundvts.scripts.release import repo as release_repo
 from groundvts.scripts.release.model_card import eval_results_from_files
 from isolated import run_isolated
 from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen_config_for
@@ -198,7 +199,7 @@ def test_upload_creates_the_repo_and_uploads_the_folder(workspace, tmp_path, mon
         def upload_folder(self, **kwargs):
             calls.append(("upload_folder", kwargs))
 
-    monkeypatch.setattr(release, "HfApi", FakeApi)
+    monkeypatch.setattr(release_repo, "HfApi", FakeApi)  # the library makes the Hub calls
     out = tmp_path / "out"
     assert release.main(release_args(workspace, out, "--private", "--token", "hf_x")) == 0
     init, create, upload = calls
@@ -206,6 +207,20 @@ def test_upload_creates_the_repo_and_uploads_the_folder(workspace, tmp_path, mon
     assert create == ("create_repo", REPO_ID, {"repo_type": "model", "private": True, "exist_ok": True})
     assert upload[1]["repo_id"] == REPO_ID and upload[1]["repo_type"] == "model"
     assert Path(upload[1]["folder_path"]) == out and (out / "model.safetensors").is_file()
+
+
+def test_a_failed_upload_exits_1_with_a_message(workspace, tmp_path, monkeypatch, capsys):
+    class OfflineApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            raise OSError("no network")
+
+    monkeypatch.setattr(release_repo, "HfApi", OfflineApi)
+    assert release.main(release_args(workspace, tmp_path / "out")) == 1
+    err = capsys.readouterr().err
+    assert f"error: upload to {REPO_ID} failed: no network" in err and "Traceback" not in err
 
 
 def write_config(folder: Path, config: dict) -> Path:

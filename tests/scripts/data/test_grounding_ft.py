@@ -1,5 +1,5 @@
 """scripts/data/grounding_ft.py: the full Grounding-FT build on the real train files, the Arrow round trip through
-the chat templates, and the `groundvts build-data` command on small copies."""
+the chat templates, and the `groundvts build-data` command (scripts/cli/build_data.py) on small copies."""
 
 import json
 import random
@@ -12,7 +12,8 @@ from datasets import load_from_disk
 
 from groundvts.processing.prompts import HD_TEMPLATES, MR_TEMPLATES, training_prompt_and_videos
 from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen2_5_vl_processor, write_test_video
-from groundvts.scripts.data import grounding_ft as build
+from groundvts.scripts.cli import build_data as build
+from groundvts.scripts.data import grounding_ft
 from groundvts.scripts.data.grounding_ft import GroundingSource, build_grounding_ft, build_grounding_records
 
 
@@ -145,7 +146,7 @@ def test_rows_read_back_from_disk_render_like_the_records(tmp_path):
     qvh = GroundingSource("qvhighlights", files["qvh"], "v")
     records, _ = build_grounding_records([qvh, GroundingSource("activitynet_captions", files["anet"], "a")])
     assert {r["task"] for r in records} == {"mr", "hd"}
-    dataset = build.Dataset.from_list(records, features=build.FEATURES)
+    dataset = grounding_ft.Dataset.from_list(records, features=grounding_ft.FEATURES)
     dataset.save_to_disk(str(tmp_path / "ds"))
     loaded = load_from_disk(str(tmp_path / "ds"))
     processors = [build_tiny_qwen2_5_vl_processor(), build_tiny_internvl_processor()]

@@ -28,11 +28,11 @@ from transformers import (
 
 from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen2_5_vl_processor
 from groundvts.scripts import cli
-from groundvts.scripts.inference.generation import NotGroundVTSModelError, load_groundvts
+from groundvts.scripts.inference.loading import NotGroundVTSModelError, load_groundvts
 from inference_test_utils import tiny_internvl_folder, tiny_model_folder, tiny_videos
 from tiny_models import stock_internvl_config, stock_qwen_config, tiny_internvl_config_for, tiny_qwen_config_for
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 VTS_KEYS = {f"model.vts.{name}" for name in ("wv.weight", "wq.weight", "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")}
 # backbone -> (stock model_type, GroundVTS name, family default D_r, stage-1 recipe, our processor class)
 FAMILIES = {

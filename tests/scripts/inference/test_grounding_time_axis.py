@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from groundvts.processing.tiny import write_test_video
-from groundvts.scripts.inference import grounding as ground_cli
-from groundvts.scripts.inference.generation import load_groundvts
+from groundvts.scripts.cli import ground as ground_cli
 from groundvts.scripts.inference.grounding import describe, ground
+from groundvts.scripts.inference.loading import load_groundvts
 from inference_test_utils import script_answers, tiny_internvl_folder, tiny_model_folder
 from timing_videos import EVENT_START, max_gap, write_event_video
 

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from groundvts.scripts.cli import bundle_tiny_model as bundle_cli
+from groundvts.scripts.cli import synthetic_benchmark as synthetic_benchmark_cli
 from groundvts.scripts.data.synthetic import benchmark as synthetic_benchmark
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
@@ -16,7 +18,7 @@ def micro_run(tmp_path_factory):
             "--finetune-steps", "1", "--batch-size", "3", "--variants", "uniform_1fps", "token_no_pe",
             "--size", "56", "56", "--shape-size", "12", "--duration", "8", "10", "--event-types", "appear", "disappear",
             "--frame-side", "56", "--hidden", "64", "--layers", "1"]
-    assert synthetic_benchmark.main(argv) == 0
+    assert synthetic_benchmark_cli.main(argv) == 0
     return out
 
 
@@ -82,14 +84,30 @@ def test_scene_and_model_options_reach_the_data_and_the_model(micro_run):
     assert len(tokenizer.tokenize(" purple diamond")) == 2
 
 
+def test_a_run_bundles_as_groundvts_tiny(micro_run, tmp_path, capsys):
+    """The tool that rebuilds hub_configs/groundvts-tiny, on the micro run: release folder, toy card, examples."""
+    out = tmp_path / "tiny"
+    argv = [str(micro_run), "--variant", "token_no_pe", "--out-dir", str(out), "--examples", "1"]
+    assert bundle_cli.main(argv) == 0
+    assert f"bundled {out}" in capsys.readouterr().out
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert "GroundVTS-tiny is a toy" in (out / "README.md").read_text()
+    examples = json.loads((out / "examples" / "examples.json").read_text())
+    assert len(examples) == 1 and (out / "examples" / examples[0]["video"]).is_file()
+    processor = json.loads((out / "processor_config.json").read_text())["video_processor"]
+    assert processor["fps"] == synthetic_benchmark.BASE_FPS and processor["max_frames"] == 128
+    assert bundle_cli.main([str(micro_run), "--variant", "token", "--out-dir", str(out)]) == 2  # not in the micro run
+    assert capsys.readouterr().err.startswith("error:")
+
+
 def test_bad_arguments_exit_2(tmp_path, capsys):
-    assert synthetic_benchmark.main(["--out", str(tmp_path), "--num-train", "0"]) == 2
+    assert synthetic_benchmark_cli.main(["--out", str(tmp_path), "--num-train", "0"]) == 2
     assert ">= 1" in capsys.readouterr().err
 
 
 def test_cli_scene_defaults_are_the_benchmark_scenes():
     """Without scene options the CLI generates what `SyntheticSettings()` documents, not make-synthetic's defaults."""
-    _, settings = synthetic_benchmark.parse_settings(["--out", "unused"])
+    _, settings = synthetic_benchmark_cli.parse_settings(["--out", "unused"])
     assert settings.generator["width"] == 56 and settings.generator["shape_size"] == 17.0
     assert {k: settings.generator[k] for k in synthetic_benchmark.BENCHMARK_SCENES} == synthetic_benchmark.BENCHMARK_SCENES
 

@@ -8,7 +8,8 @@ from safetensors.torch import load_file, save_file
 from transformers import InternVLForConditionalGeneration
 
 from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
-from groundvts.scripts.release.convert import convert_checkpoint, main
+from groundvts.scripts.cli.convert import main
+from groundvts.scripts.release.convert import convert_checkpoint
 from tiny_models import collate_internvl, internvl_sample, stock_internvl_config, tiny_internvl_config
 
 D, DR = 32, 8  # LLM hidden size (= projector output = official max(vision, LLM) width), VTS_hidden_size

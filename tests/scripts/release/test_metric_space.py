@@ -1,4 +1,5 @@
-"""scripts/release/metric_space.py: the dry-run Space build, its app, and the upload calls (faked)."""
+"""release/metric_space.py and its tool `python -m groundvts.scripts.cli.push_metric_space`: the dry-run Space
+build, its app, and the upload calls (faked)."""
 
 import json
 import os
@@ -12,9 +13,10 @@ import evaluate
 import pytest
 from huggingface_hub import SpaceCard
 
+from groundvts.scripts.cli import push_metric_space as push_cli
 from groundvts.scripts.release import metric_space as push
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 METRICS = ["moment_retrieval", "nextgqa", "qvhighlights"]
 
 
@@ -24,7 +26,7 @@ def test_metric_names_lists_the_metric_folders():
 
 @pytest.mark.parametrize("name", METRICS)
 def test_dry_run_builds_a_loadable_space_folder(tmp_path, name):
-    assert push.main([name, "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)]) == 0
+    assert push_cli.main([name, "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)]) == 0
     space = tmp_path / name
     assert sorted(p.name for p in space.iterdir()) == sorted(["README.md", "app.py", "requirements.txt", f"{name}.py"])
     assert (space / f"{name}.py").read_bytes() == (REPO_ROOT / "evaluate_metrics" / name / f"{name}.py").read_bytes()
@@ -43,7 +45,7 @@ def test_dry_run_builds_a_loadable_space_folder(tmp_path, name):
 
 
 def test_app_computes_its_example_with_a_stub_gradio(tmp_path, monkeypatch):
-    push.main(["qvhighlights", "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)])
+    push_cli.main(["qvhighlights", "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)])
     captured = {}
     fake_gradio = types.SimpleNamespace(
         Interface=lambda **kwargs: captured.update(kwargs) or types.SimpleNamespace(launch=lambda: None),
@@ -59,10 +61,12 @@ def test_app_computes_its_example_with_a_stub_gradio(tmp_path, monkeypatch):
     assert "# Metric: qvhighlights" in captured["article"]
 
 
-def test_cli_dry_run_as_a_script(tmp_path):
+def test_cli_dry_run_as_a_module(tmp_path):
+    # `-m`, not the file's path: run by path, scripts/cli/ would come first on sys.path and its evaluate.py would
+    # shadow the `evaluate` library that building a Space imports.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "push_metric_space.py"), "nextgqa",
+        [sys.executable, "-m", "groundvts.scripts.cli.push_metric_space", "nextgqa",
          "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path / "out")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
@@ -73,10 +77,10 @@ def test_cli_dry_run_as_a_script(tmp_path):
 
 def test_existing_folder_needs_overwrite(tmp_path, capsys):
     args = ["moment_retrieval", "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)]
-    assert push.main(args) == 0
-    assert push.main(args) == 2
+    assert push_cli.main(args) == 0
+    assert push_cli.main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert push.main(args + ["--overwrite"]) == 0
+    assert push_cli.main(args + ["--overwrite"]) == 0
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -84,7 +88,7 @@ def test_existing_folder_needs_overwrite(tmp_path, capsys):
     (["nextgqa", "--namespace", "bad org!"], "Repo id"),
 ])
 def test_bad_arguments_exit_with_a_message(tmp_path, capsys, argv, message):
-    assert push.main(argv + ["--dry-run", "--out-dir", str(tmp_path)]) == 2
+    assert push_cli.main(argv + ["--dry-run", "--out-dir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -113,7 +117,7 @@ def test_upload_creates_the_space_and_uploads_the_folder(tmp_path, monkeypatch):
             calls.append(("upload_folder", kwargs))
 
     monkeypatch.setattr(push, "HfApi", FakeApi)
-    assert push.main(["nextgqa", "--namespace", "org", "--out-dir", str(tmp_path), "--private", "--token", "hf_x"]) == 0
+    assert push_cli.main(["nextgqa", "--namespace", "org", "--out-dir", str(tmp_path), "--private", "--token", "hf_x"]) == 0
     init, create, upload = calls
     assert init == ("init", "hf_x")
     expected_repo = {"repo_type": "space", "space_sdk": "gradio", "private": True, "exist_ok": True}
@@ -121,3 +125,18 @@ def test_upload_creates_the_space_and_uploads_the_folder(tmp_path, monkeypatch):
     assert upload[1]["repo_id"] == "org/nextgqa" and upload[1]["repo_type"] == "space"
     assert Path(upload[1]["folder_path"]) == tmp_path / "nextgqa"
     assert json.loads(json.dumps(push.EXAMPLES["nextgqa"]))  # examples stay JSON-serialisable for the app
+
+
+def test_a_failed_upload_exits_1_with_a_message(tmp_path, monkeypatch, capsys):
+    class OfflineApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            raise OSError("no network")
+
+    monkeypatch.setattr(push, "HfApi", OfflineApi)
+    assert push_cli.main(["nextgqa", "--namespace", "org", "--out-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "error: upload to org/nextgqa failed: no network" in err and "Traceback" not in err
+    assert (tmp_path / "nextgqa" / "app.py").is_file()  # the folder was built before the upload failed

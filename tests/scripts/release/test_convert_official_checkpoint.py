@@ -8,7 +8,8 @@ from safetensors.torch import load_file, save_file
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
-from groundvts.scripts.release.convert import convert_checkpoint, main
+from groundvts.scripts.cli.convert import main
+from groundvts.scripts.release.convert import convert_checkpoint
 from tiny_models import collate, tiny_qwen_config, video_sample
 
 D, DR = 32, 8

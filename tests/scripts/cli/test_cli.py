@@ -1,5 +1,6 @@
-"""scripts/cli.py: `groundvts <command> --help` works for every command whose module exists; bad commands exit 2."""
+"""scripts/cli: `groundvts <command> --help` works for every command and developer tool; bad commands exit 2."""
 
+import importlib
 import importlib.util
 import os
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 
 from groundvts.scripts import cli
 
-PRESENT = [name for name, (module, _) in cli.SUBCOMMANDS.items() if importlib.util.find_spec(module) is not None]
+PRESENT = list(cli.SUBCOMMANDS)
 
 
 def _exit_code(argv):
@@ -19,8 +20,20 @@ def _exit_code(argv):
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
 
 
-def test_the_inference_commands_are_present():
-    assert {"ground", "infer", "evaluate"} <= set(PRESENT)
+def test_every_command_is_a_module_of_the_cli_package_named_after_it():
+    for name, (module, _) in cli.SUBCOMMANDS.items():
+        assert module == f"groundvts.scripts.cli.{name.replace('-', '_')}"
+        assert importlib.util.find_spec(module) is not None, module
+
+
+@pytest.mark.parametrize("tool", sorted(cli.TOOLS))
+def test_tool_help_exits_0(tool, capsys):
+    module = importlib.import_module(f"groundvts.scripts.cli.{tool}")
+    try:
+        code = module.main(["--help"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code in (0, None) and "usage" in capsys.readouterr().out.lower()
 
 
 @pytest.mark.parametrize("command", PRESENT)
