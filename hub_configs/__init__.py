@@ -1,4 +1,5 @@
-"""Real-size configurations of the GroundVTS releases (JSON, loadable with `AutoConfig`-style classes)."""
+"""What the package knows about its models: the real-size configurations of the GroundVTS releases (JSON), the
+backbone registry and the one config.json reader (`backbones.py`), and the bundled GroundVTS-tiny with its examples."""
 
 import json
 from dataclasses import dataclass

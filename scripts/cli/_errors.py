@@ -18,16 +18,35 @@ REMOTE_ERROR = 1  # the Hub refused or failed an upload: the input may be fine, 
 
 
 def exit_code_for(error: BaseException) -> int | None:
-    """The exit code of an expected failure, or None for a bug (which must keep its traceback)."""
-    from huggingface_hub.errors import HfHubHTTPError
+    """The exit code of an expected failure, or None for a bug (which must keep its traceback).
 
-    if isinstance(getattr(error, "exit_code", None), int):  # a library error that names its own code
+    Expected: an error that names its own code (`exit_code`), a Hub HTTP error, a file that is missing, exists or
+    cannot be written, an invalid Hub repo id, and a ValueError / OSError raised by groundvts's own code (its input
+    checks). The same exception types raised deep inside another library are bugs to report, not input errors.
+    """
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    if isinstance(getattr(error, "exit_code", None), int):
         return error.exit_code
     if isinstance(error, HfHubHTTPError):  # before OSError: the Hub's HTTP errors subclass it
         return REMOTE_ERROR
-    if isinstance(error, (ValueError, OSError)):  # our input errors are ValueErrors; missing files are OSErrors
+    if isinstance(error, (*_FILE_ERRORS, HFValidationError)):
+        return USAGE_ERROR
+    if isinstance(error, (ValueError, OSError)) and _raised_by_groundvts(error):
         return USAGE_ERROR
     return None
+
+
+_FILE_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _raised_by_groundvts(error: BaseException) -> bool:
+    """Whether the innermost frame of the traceback is groundvts code (the package, or its flat Hub copies)."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module.startswith(("groundvts.", "transformers_modules."))
 
 
 def run_command(command: Callable[[], int | None]) -> int:

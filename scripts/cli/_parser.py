@@ -8,8 +8,8 @@ need, read from each dataclass field's metadata:
 - a `bool` field that defaults to False: a plain switch (`--overwrite`), not HfArgumentParser's `--overwrite [BOOL]`
   (which would swallow the next positional argument);
 - `exclusive="<group>"`: fields with the same group name are mutually exclusive (argparse's message);
-- `choices`, `nargs`, `const`, `metavar`, `flag` (the option string, e.g. "--no-progress" for a store_false field
-  `progress`), `dest`: passed to argparse.
+- `choices`, `nargs`, `const`, `metavar`: passed to argparse; `flag`: the option string (a bool field that defaults
+  to True is the switch `--no-<name>` unless `flag` says otherwise).
 
 Only the dashed spelling is offered (`--max-new-tokens`). Shapes a field cannot express (`--set KEY=VALUE` lists,
 `--truth START END`) are added with plain `add_argument` and come back in the extra namespace.
@@ -26,7 +26,7 @@ from transformers import HfArgumentParser
 
 from groundvts.scripts.cli._errors import run_command
 
-_ARGPARSE_KEYS = ("choices", "nargs", "const", "metavar", "dest")
+_ARGPARSE_KEYS = ("choices", "nargs", "const", "metavar")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -82,7 +82,9 @@ class CommandParser(HfArgumentParser):
             if group not in self._exclusive:
                 self._exclusive[group] = target.add_mutually_exclusive_group()
             target = self._exclusive[group]
-        target.add_argument(meta.get("flag", f"--{field.name.replace('_', '-')}"), **kwargs)
+        negated = hint is bool and default is True  # the switch turns it off
+        flag = meta.get("flag", f"--{'no-' if negated else ''}{field.name.replace('_', '-')}")
+        target.add_argument(flag, **kwargs)
 
     def run(self, argv: list[str] | None, command: Callable[..., int | None]) -> int:
         """A command's whole `main`: parse `argv`, then `command(*settings, extra_namespace)` through `run_command`

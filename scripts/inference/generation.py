@@ -159,12 +159,13 @@ def generate_answers(
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
     answers = []
+    internvl = backbone_for(model.config.model_type).tag == "internvl"
     for row, (video, text) in enumerate(zip(videos, texts)):
         keep, scores = captured["keep"][row], captured["scores"][row]
         sampled = _sampled_frames(metadata[row] if metadata else None, video)
         timeline = (
             _internvl_timeline(inputs, row, keep.numel(), metadata[row])
-            if backbone_for(model.config.model_type).tag == "internvl"
+            if internvl
             else _qwen_timeline(inputs, row, keep.numel(), metadata[row], processor)
         )
         answers.append(

@@ -72,3 +72,28 @@ def test_run_command_maps_expected_errors_and_keeps_bugs(capsys, monkeypatch):
     with pytest.raises(KeyError):
         run_command(lambda: {}["bug"])
     assert run_command(lambda: None) == 0
+
+
+def test_only_groundvts_input_errors_are_messages_other_libraries_errors_keep_their_traceback(capsys):
+    import json
+    from types import SimpleNamespace
+
+    from groundvts.modeling.vts import validate_vts_config
+
+    bad = SimpleNamespace(vts_keep_ratio=2.0, vts_strategy="token", vts_train_selection="gumbel",
+                          vts_query_pooling="query_mask", vts_temperature=1.0, vts_gumbel_temperature=1.0,
+                          vts_weight_temperature=1.0, vts_reduction_dim=8, vts_keep_positions=True)
+    assert run_command(lambda: validate_vts_config(bad)) == 2
+    assert capsys.readouterr().err.startswith("error: vts_keep_ratio")
+    with pytest.raises(ValueError):  # a ValueError from deep inside another library is a bug, not bad input
+        run_command(lambda: json.loads("{not json"))
+
+
+def test_a_switch_that_defaults_to_true_is_a_no_flag():
+    @dataclass
+    class Progress:
+        progress: bool = True
+
+    parser = CommandParser([Progress], prog="groundvts demo")
+    assert parser.parse_command(["--no-progress"])[0] == Progress(progress=False)
+    assert parser.parse_command([])[0] == Progress(progress=True)
