@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel
 from transformers.conversion_mapping import (
@@ -23,11 +22,15 @@ from transformers.conversion_mapping import (
 from transformers.core_model_loading import WeightRenaming
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrainedModel
+from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+from .mrope import pretrained_rope_index
 from .token_pruning import (
     PrunedLayout,
+    append_generated_positions,
     contiguous_positions,
+    grow_generation_masks,
     items_per_row,
     query_token_mask,
     repeat_row_blocks,
@@ -79,6 +82,53 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         self.vts = VisualTokenSampler(config, config.text_config.hidden_size)
         self.post_init()
 
+    def get_rope_index(
+        self,
+        input_ids: torch.LongTensor | None,
+        mm_token_type_ids: torch.IntTensor,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Text after a vision block continues at the block's largest position + 1, the rule the pretrained
+        # weights were trained with; stock 5.23 advances by max(h, w) instead (mrope.py, upstream #45381).
+        return pretrained_rope_index(
+            mm_token_type_ids,
+            image_grid_thw,
+            video_grid_thw,
+            second_per_grid_ts,
+            attention_mask,
+            self.config.vision_config.spatial_merge_size,
+            self.config.vision_config.tokens_per_second,
+        )
+
+    def compute_3d_position_ids(self, input_ids=None, *args, mm_token_type_ids=None, **kwargs):
+        # Positions depend on the token types only, so `inputs_embeds` without `input_ids` gets them too
+        # (the stock method reads `input_ids` just to know that it may compute them).
+        if input_ids is None and mm_token_type_ids is not None:
+            input_ids = mm_token_type_ids
+        return super().compute_3d_position_ids(input_ids, *args, mm_token_type_ids=mm_token_type_ids, **kwargs)
+
+    def vision_token_masks(
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.Tensor,
+        mm_token_type_ids: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) bool masks of the image and the video placeholder tokens: from `input_ids`, else from
+        `mm_token_type_ids` (1 image, 2 video), else like stock Qwen2.5-VL from the embeddings (equal to the
+        placeholder token's embedding)."""
+        if input_ids is not None:
+            return input_ids == self.config.image_token_id, input_ids == self.config.video_token_id
+        if mm_token_type_ids is not None:
+            types = mm_token_type_ids.to(inputs_embeds.device)
+            return types == 1, types == 2
+        image_mask, video_mask = self.get_placeholder_mask(None, inputs_embeds=inputs_embeds)
+        return image_mask[..., 0], video_mask[..., 0]
+
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -96,8 +146,9 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         query_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         return_vts_selection: bool = False,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSModelOutputWithPast:
+    ) -> tuple | GroundVTSModelOutputWithPast:
         r"""
         query_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
             1 on the tokens of the user's question (from the GroundVTS processor); their mean input
@@ -106,29 +157,43 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             Only used to keep labelled tokens (the answer) out of the VTS query.
         return_vts_selection (`bool`, *optional*):
             Also return per-video keep masks and relevance scores.
+        prompt_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+            1 on prompt tokens, 0 on tokens generated after the prompt; tokens marked 0 never join the VTS query,
+            so the selection depends on the prompt only. `generate` maintains it; without it every token counts
+            as prompt.
+
+        With `inputs_embeds` instead of `input_ids`, the vision tokens are located from `mm_token_type_ids`
+        (or, without it, by comparing the embeddings with the placeholder tokens' embeddings) and the query is
+        pooled from the given embeddings.
         """
-        if input_ids is None and pixel_values_videos is not None:
-            raise ValueError("GroundVTS needs `input_ids` with video inputs to locate the video tokens.")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
         text_embeds = inputs_embeds
+        image_tokens = video_tokens = None
+        if pixel_values is not None or pixel_values_videos is not None:
+            image_tokens, video_tokens = self.vision_token_masks(input_ids, text_embeds, mm_token_type_ids)
 
         if pixel_values is not None:
-            image_embeds = torch.cat(self.get_image_features(pixel_values, image_grid_thw).pooler_output, dim=0)
+            image_embeds = torch.cat(
+                self.get_image_features(pixel_values, image_grid_thw, return_dict=True).pooler_output, dim=0
+            )
             image_embeds = image_embeds.to(inputs_embeds.device, inputs_embeds.dtype)
-            image_mask, _ = self.get_placeholder_mask(input_ids, inputs_embeds=inputs_embeds, image_features=image_embeds)
-            inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_embeds)
+            if int(image_tokens.sum()) != image_embeds.shape[0]:
+                raise ValueError(
+                    f"Image features and image tokens do not match, tokens: {int(image_tokens.sum())}, "
+                    f"features: {image_embeds.shape[0]}"
+                )
+            inputs_embeds = inputs_embeds.masked_scatter(image_tokens.unsqueeze(-1), image_embeds)
 
         selections = token_keep = None
         if pixel_values_videos is not None:
             video_embeds = [
                 v.to(inputs_embeds.device, inputs_embeds.dtype)
-                for v in self.get_video_features(pixel_values_videos, video_grid_thw).pooler_output
+                for v in self.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True).pooler_output
             ]
-            video_tokens = input_ids == self.config.video_token_id
-            vision_tokens = video_tokens | (input_ids == self.config.image_token_id)
+            vision_tokens = video_tokens | image_tokens
             query_tokens = query_token_mask(
-                vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling
+                vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling, prompt_mask
             )
             frame_sizes = (video_grid_thw[:, 1:].prod(-1) // self.visual.spatial_merge_size**2).tolist()
             selections, token_keep = run_vts(
@@ -166,7 +231,8 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             # Pruned positions have gaps, so never let the LM read them as packed sequences: pass
             # only the (t, h, w) rows and always an explicit mask.
             attention_mask, position_ids = pruned_mask, pruned_positions[-3:]
-            self.rope_deltas = pruned_positions[-3:].amax(dim=(0, 2)).unsqueeze(1) + 1 - pruned_mask.shape[1]
+            # Decode continues at (attended tokens so far) + rope_deltas, the stock convention.
+            self.rope_deltas = pruned_positions[-3:].amax(dim=(0, 2)).unsqueeze(1) + 1 - pruned_mask.sum(1, keepdim=True)
 
         outputs = self.language_model(
             input_ids=None,
@@ -175,6 +241,7 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         hidden = outputs.last_hidden_state
@@ -214,6 +281,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         # VTS needs the query and the video features in one pass; no pre-encoding in generate.
         return False
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -232,9 +300,11 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         query_mask: torch.Tensor | None = None,
         return_vts_selection: bool = False,
         logits_to_keep: int | torch.Tensor = 0,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSCausalLMOutputWithPast:
-        r"""Same as Qwen2.5-VL's forward, plus `query_mask` and `return_vts_selection` (see the inner model)."""
+    ) -> tuple | GroundVTSCausalLMOutputWithPast:
+        r"""Same as Qwen2.5-VL's forward, plus `query_mask`, `return_vts_selection` and `prompt_mask` (see the
+        inner model). `return_dict=False` returns the output's `to_tuple()`, as in Qwen2.5-VL."""
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -251,6 +321,8 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
             query_mask=query_mask,
             labels=labels,
             return_vts_selection=return_vts_selection,
+            prompt_mask=prompt_mask,
+            return_dict=True,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -321,13 +393,15 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
                 model_kwargs["position_ids"] = outputs.pruned_position_ids
             else:
                 model_kwargs["position_ids"] = outputs.pruned_position_ids[-3:]
-        if (query_mask := model_kwargs.get("query_mask")) is not None:
-            # Generated tokens are never part of the question; keeps the mask aligned with input_ids when every
-            # step re-runs the full sequence (no cache).
-            model_kwargs["query_mask"] = F.pad(query_mask, (0, num_new_tokens), value=0)
-        return super()._update_model_kwargs_for_generation(
+        # Generated tokens never join the VTS query (matters without a cache, where every step re-runs VTS).
+        grow_generation_masks(model_kwargs, outputs, num_new_tokens)
+        position_ids = model_kwargs.pop("position_ids", None)
+        model_kwargs = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
+        if position_ids is not None:
+            model_kwargs["position_ids"] = append_generated_positions(position_ids, num_new_tokens, joint_rows=3)
+        return model_kwargs
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;
