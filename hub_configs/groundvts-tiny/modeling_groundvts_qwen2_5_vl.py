@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel
 from transformers.conversion_mapping import (
@@ -23,8 +22,11 @@ from transformers.conversion_mapping import (
 from transformers.core_model_loading import WeightRenaming
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrainedModel
+from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
+from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
+from .mrope import pretrained_rope_index
 from .token_pruning import (
     PrunedLayout,
     contiguous_positions,
@@ -36,6 +38,8 @@ from .token_pruning import (
 from .vts import VisualTokenSampler
 
 
+# transformers 5.23 has no Qwen2.5-VL-specific output classes (Qwen2_5_VLModel and its ForConditionalGeneration
+# return plain BaseModelOutputWithPast / CausalLMOutputWithPast), so ours extend those and add `rope_deltas`.
 @dataclass
 class GroundVTSModelOutputWithPast(BaseModelOutputWithPast):
     r"""
@@ -79,6 +83,53 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         self.vts = VisualTokenSampler(config, config.text_config.hidden_size)
         self.post_init()
 
+    def get_rope_index(
+        self,
+        input_ids: torch.LongTensor | None,
+        mm_token_type_ids: torch.IntTensor,
+        image_grid_thw: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Text after a vision block continues at the block's largest position + 1, the rule the pretrained
+        # weights were trained with; stock 5.23 advances by max(h, w) instead (mrope.py, upstream #45381).
+        return pretrained_rope_index(
+            mm_token_type_ids,
+            image_grid_thw,
+            video_grid_thw,
+            second_per_grid_ts,
+            attention_mask,
+            self.config.vision_config.spatial_merge_size,
+            self.config.vision_config.tokens_per_second,
+        )
+
+    def compute_3d_position_ids(self, input_ids=None, *args, mm_token_type_ids=None, **kwargs):
+        # Positions depend on the token types only, so `inputs_embeds` without `input_ids` gets them too
+        # (the stock method reads `input_ids` just to know that it may compute them).
+        if input_ids is None and mm_token_type_ids is not None:
+            input_ids = mm_token_type_ids
+        return super().compute_3d_position_ids(input_ids, *args, mm_token_type_ids=mm_token_type_ids, **kwargs)
+
+    def vision_token_masks(
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.Tensor,
+        mm_token_type_ids: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) bool masks of the image and the video placeholder tokens: from `input_ids`, else from
+        `mm_token_type_ids` (1 image, 2 video), else like stock Qwen2.5-VL from the embeddings (equal to the
+        placeholder token's embedding)."""
+        if input_ids is not None:
+            return input_ids == self.config.image_token_id, input_ids == self.config.video_token_id
+        if mm_token_type_ids is not None:
+            types = mm_token_type_ids.to(inputs_embeds.device)
+            return types == 1, types == 2
+        image_mask, video_mask = self.get_placeholder_mask(None, inputs_embeds=inputs_embeds)
+        return image_mask[..., 0], video_mask[..., 0]
+
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -96,8 +147,9 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         query_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         return_vts_selection: bool = False,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSModelOutputWithPast:
+    ) -> tuple | GroundVTSModelOutputWithPast:
         r"""
         query_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
             1 on the tokens of the user's question (from the GroundVTS processor); their mean input
@@ -106,29 +158,43 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             Only used to keep labelled tokens (the answer) out of the VTS query.
         return_vts_selection (`bool`, *optional*):
             Also return per-video keep masks and relevance scores.
+        prompt_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+            1 on prompt tokens, 0 on tokens generated after the prompt; tokens marked 0 never join the VTS query,
+            so the selection depends on the prompt only. `generate` maintains it; without it every token counts
+            as prompt.
+
+        With `inputs_embeds` instead of `input_ids`, the vision tokens are located from `mm_token_type_ids`
+        (or, without it, by comparing the embeddings with the placeholder tokens' embeddings) and the query is
+        pooled from the given embeddings.
         """
-        if input_ids is None and pixel_values_videos is not None:
-            raise ValueError("GroundVTS needs `input_ids` with video inputs to locate the video tokens.")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
         text_embeds = inputs_embeds
+        image_tokens = video_tokens = None
+        if pixel_values is not None or pixel_values_videos is not None:
+            image_tokens, video_tokens = self.vision_token_masks(input_ids, text_embeds, mm_token_type_ids)
 
         if pixel_values is not None:
-            image_embeds = torch.cat(self.get_image_features(pixel_values, image_grid_thw).pooler_output, dim=0)
+            image_embeds = torch.cat(
+                self.get_image_features(pixel_values, image_grid_thw, return_dict=True).pooler_output, dim=0
+            )
             image_embeds = image_embeds.to(inputs_embeds.device, inputs_embeds.dtype)
-            image_mask, _ = self.get_placeholder_mask(input_ids, inputs_embeds=inputs_embeds, image_features=image_embeds)
-            inputs_embeds = inputs_embeds.masked_scatter(image_mask, image_embeds)
+            if int(image_tokens.sum()) != image_embeds.shape[0]:
+                raise ValueError(
+                    f"Image features and image tokens do not match, tokens: {int(image_tokens.sum())}, "
+                    f"features: {image_embeds.shape[0]}"
+                )
+            inputs_embeds = inputs_embeds.masked_scatter(image_tokens.unsqueeze(-1), image_embeds)
 
         selections = token_keep = None
         if pixel_values_videos is not None:
             video_embeds = [
                 v.to(inputs_embeds.device, inputs_embeds.dtype)
-                for v in self.get_video_features(pixel_values_videos, video_grid_thw).pooler_output
+                for v in self.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True).pooler_output
             ]
-            video_tokens = input_ids == self.config.video_token_id
-            vision_tokens = video_tokens | (input_ids == self.config.image_token_id)
+            vision_tokens = video_tokens | image_tokens
             query_tokens = query_token_mask(
-                vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling
+                vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling, prompt_mask
             )
             frame_sizes = (video_grid_thw[:, 1:].prod(-1) // self.visual.spatial_merge_size**2).tolist()
             selections, token_keep = run_vts(
@@ -166,7 +232,8 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             # Pruned positions have gaps, so never let the LM read them as packed sequences: pass
             # only the (t, h, w) rows and always an explicit mask.
             attention_mask, position_ids = pruned_mask, pruned_positions[-3:]
-            self.rope_deltas = pruned_positions[-3:].amax(dim=(0, 2)).unsqueeze(1) + 1 - pruned_mask.shape[1]
+            # Decode continues at (attended tokens so far) + rope_deltas, the stock convention.
+            self.rope_deltas = pruned_positions[-3:].amax(dim=(0, 2)).unsqueeze(1) + 1 - pruned_mask.sum(1, keepdim=True)
 
         outputs = self.language_model(
             input_ids=None,
@@ -175,6 +242,7 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         hidden = outputs.last_hidden_state
@@ -192,8 +260,12 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         )
 
 
-class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
+class GroundVTSQwen2_5_VLForConditionalGeneration(
+    GroundVTSForConditionalGenerationMixin, Qwen2_5_VLForConditionalGeneration
+):
     config_class = GroundVTSQwen2_5_VLConfig
+    # Generated text continues one past the largest of the t, h, w rows (the pretrained M-RoPE rule).
+    _joint_position_rows = 3
 
     def __init__(self, config: GroundVTSQwen2_5_VLConfig):
         # Skip the parent's __init__, which would build a throwaway stock inner model.
@@ -202,18 +274,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        # transformers writes `auto_map` only for the class being saved; map the inner model too.
-        inner = type(self.model)
-        auto_map = dict(getattr(self.config, "auto_map", None) or {})
-        auto_map["AutoModel"] = f"{inner.__module__.rsplit('.', 1)[-1]}.{inner.__name__}"
-        self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
-
-    def _supports_mm_encoder_outputs(self) -> bool:
-        # VTS needs the query and the video features in one pass; no pre-encoding in generate.
-        return False
-
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -232,9 +293,11 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         query_mask: torch.Tensor | None = None,
         return_vts_selection: bool = False,
         logits_to_keep: int | torch.Tensor = 0,
+        prompt_mask: torch.Tensor | None = None,
         **kwargs,
-    ) -> GroundVTSCausalLMOutputWithPast:
-        r"""Same as Qwen2.5-VL's forward, plus `query_mask` and `return_vts_selection` (see the inner model)."""
+    ) -> tuple | GroundVTSCausalLMOutputWithPast:
+        r"""Same as Qwen2.5-VL's forward, plus `query_mask`, `return_vts_selection` and `prompt_mask` (see the
+        inner model). `return_dict=False` returns the output's `to_tuple()`, as in Qwen2.5-VL."""
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -251,6 +314,8 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
             query_mask=query_mask,
             labels=labels,
             return_vts_selection=return_vts_selection,
+            prompt_mask=prompt_mask,
+            return_dict=True,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -259,12 +324,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
 
         loss = None
         if labels is not None:
-            if outputs.token_keep is not None:
-                # A removed token has no hidden state, so it cannot predict the token after it.
-                removed = ~outputs.token_keep
-                labels = labels.clone()
-                labels[:, 1:][removed[:, :-1]] = -100
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+            loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs)
 
         return GroundVTSCausalLMOutputWithPast(
             loss=loss,
@@ -310,24 +370,13 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGenera
         model_kwargs.update(visual)
         return input_ids, model_kwargs
 
-    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
-        # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the
-        # language model actually saw, so decode masks and positions match the cache. Without a cache every
-        # step re-runs the full prompt, so the original layout stays.
-        if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
-            model_kwargs["attention_mask"] = outputs.pruned_attention_mask
-            position_ids = model_kwargs.get("position_ids")
-            if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
-                model_kwargs["position_ids"] = outputs.pruned_position_ids
-            else:
-                model_kwargs["position_ids"] = outputs.pruned_position_ids[-3:]
-        if (query_mask := model_kwargs.get("query_mask")) is not None:
-            # Generated tokens are never part of the question; keeps the mask aligned with input_ids when every
-            # step re-runs the full sequence (no cache).
-            model_kwargs["query_mask"] = F.pad(query_mask, (0, num_new_tokens), value=0)
-        return super()._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
-        )
+    def _pruned_decode_positions(self, outputs, model_kwargs):
+        # The pruned positions have 4 rows (text, t, h, w) when the prompt's did; keep the row count `generate`
+        # already carries, else only the (t, h, w) rows.
+        position_ids = model_kwargs.get("position_ids")
+        if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
+            return outputs.pruned_position_ids
+        return outputs.pruned_position_ids[-3:]
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;

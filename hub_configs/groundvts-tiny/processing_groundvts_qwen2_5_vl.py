@@ -2,8 +2,9 @@
 
 On top of `Qwen2_5_VLProcessor` it
 - takes videos as file paths, decoded frames, or frames + `video_metadata`, and samples them at a target fps
-  (default 2.0) within `min_frames`/`max_frames`, so that `second_per_grid_ts = temporal_patch_size / sampled fps`
-  is the real time per temporal patch (never the 24 fps fallback);
+  (default 2.0) or a fixed `num_frames`, within `min_frames`/`max_frames` (the cap binds `num_frames` too), so that
+  `second_per_grid_ts = temporal_patch_size / sampled fps` is the real time per temporal patch (never the 24 fps
+  fallback); variable-rate files are sampled at evenly spaced times from their presentation timestamps;
 - returns `query_mask`, 1 exactly on the question text of the last user turn (what VTS pools as its query).
 
 Hub-facing: saved next to the weights with its flat helpers and loaded with
@@ -14,18 +15,24 @@ from typing import Any
 
 from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessingKwargs, VideosKwargs
+from transformers.utils import logging
 
 from .input_checks import check_positive, check_video_call_kwargs
 from .query_mask import build_query_mask, like_input_ids, request_alignment_outputs, special_token_strings
 from .video_sampling import (
+    FrameChoice,
     IndexChooser,
+    SampledVideoMetadata,
     VideoMetadataInput,
-    fps_sample_indices,
+    flatten_videos,
+    planned_frame_count,
     prepare_videos,
-    uniform_step_indices,
-    whole_patches,
+    requested_frame_count,
+    uniform_step_positions,
 )
 
+
+logger = logging.get_logger(__name__)
 
 DEFAULT_FPS = 2.0
 
@@ -91,6 +98,7 @@ class GroundVTSQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
         if do_sample_frames is not False:
             choose = self._frame_chooser(target_fps, num_frames, min_frames, max_frames)
         frames, metadata = prepare_videos(videos, video_metadata, choose, assumed_fps=target_fps, backend=backend)
+        _warn_capped(videos, metadata, num_frames, target_fps)
         self._pixels_to_size(kwargs)
         unset_cap = getattr(self.video_processor, "cap_pixels_per_frame", None) is None
         if kwargs.get("cap_pixels_per_frame") is None and unset_cap:
@@ -102,21 +110,16 @@ class GroundVTSQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
         self, target_fps: float, num_frames: int | None, min_frames: int | None, max_frames: int | None
     ) -> IndexChooser:
         frame_factor = self.video_processor.temporal_patch_size
-        if num_frames is not None:
-            count = whole_patches(num_frames, frame_factor)
-            return lambda total, native_fps: uniform_step_indices(total, count)
         min_frames = min_frames or getattr(self.video_processor, "min_frames", None) or 4
+        # The cap (paper: 128) lives in the saved video processor config; it bounds `num_frames` too.
         max_frames = max_frames or getattr(self.video_processor, "max_frames", None) or 768
 
-        def choose(total: int, native_fps: float | None) -> list[int]:
-            return fps_sample_indices(
-                total,
-                native_fps or target_fps,
-                target_fps,
-                min_frames=min_frames,
-                max_frames=max_frames,
-                frame_factor=frame_factor,
+        def choose(total: int, native_fps: float | None) -> FrameChoice:
+            requested = requested_frame_count(
+                total, native_fps or target_fps, target_fps=target_fps, num_frames=num_frames, min_frames=min_frames
             )
+            count, capped = planned_frame_count(total, requested, max_frames, frame_factor)
+            return FrameChoice(uniform_step_positions(total, count), requested, max_frames, capped)
 
         return choose
 
@@ -139,6 +142,32 @@ class GroundVTSQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
     @property
     def model_input_names(self):
         return super().model_input_names + ["query_mask"]
+
+
+def _warn_capped(
+    videos: Any, metadata: list[SampledVideoMetadata], num_frames: int | None, target_fps: float
+) -> None:
+    """Say when max_frames made a video sparser than asked: every time for an explicit `num_frames`, once per
+    setting for `fps` (long videos hit the cap by design; each video's metadata still says `frames_capped`)."""
+    capped = [(index, meta) for index, meta in enumerate(metadata) if meta.frames_capped]
+    if not capped:
+        return
+    if num_frames is None:
+        logger.warning_once(
+            f"Videos longer than max_frames={capped[0][1].max_frames} frames at {target_fps:g} fps are sampled more"
+            " sparsely than asked (their `video_metadata` says `frames_capped=True`); raise `max_frames` in the call"
+            " or the saved video processor config to change the cap."
+        )
+        return
+    names = flatten_videos(videos)
+    for index, meta in capped:
+        name = f"'{names[index]}'" if isinstance(names[index], str) else f"video {index}"
+        kept = len(meta.frames_indices)
+        spacing = f" (one every {meta.duration / kept:.2f} s)" if meta.duration else ""
+        logger.warning(
+            f"{name}: `num_frames`={num_frames} exceeds max_frames={meta.max_frames}; sampled {kept} frames{spacing}."
+            " Raise `max_frames` in the call or the saved video processor config if memory allows."
+        )
 
 
 GroundVTSQwen2_5_VLProcessor.register_for_auto_class("AutoProcessor")

@@ -14,6 +14,7 @@ This file is Hub-facing: it is copied flat next to the weights, so it imports no
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -29,9 +30,36 @@ VTS_QUERY_POOLINGS = ("query_mask", "prompt")
 FIXED_RULE_STRATEGIES = ("uniform", "random", "parameter_free", "dense")
 
 
+# Every config field VTS reads; the sampler re-validates them whenever one changes (they may be set at run time).
+VTS_FIELDS = (
+    "vts_keep_ratio",
+    "vts_strategy",
+    "vts_train_selection",
+    "vts_query_pooling",
+    "vts_temperature",
+    "vts_gumbel_temperature",
+    "vts_weight_temperature",
+    "vts_reduction_dim",
+    "vts_keep_positions",
+)
+
+
+def _real(config, name: str, hint: str = "") -> float:
+    """The field as a float; a string, bool or non-number is an error that names the field."""
+    value = getattr(config, name)
+    try:
+        if isinstance(value, (str, bytes, bool)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.{hint}") from None
+
+
 def validate_vts_config(config) -> None:
     """Raise a clear error for VTS config values that cannot work."""
-    if not 0.0 < float(config.vts_keep_ratio) <= 1.0:
+    # `0 < x <= 1` is False for NaN, so NaN is rejected too.
+    rho = _real(config, "vts_keep_ratio", ' (vts_strategy = "dense" turns sampling off.)')
+    if not 0.0 < rho <= 1.0:
         raise ValueError(f"vts_keep_ratio (rho) must be in (0, 1], got {config.vts_keep_ratio}.")
     if config.vts_strategy not in VTS_STRATEGIES:
         raise ValueError(f"vts_strategy must be one of {VTS_STRATEGIES}, got {config.vts_strategy!r}.")
@@ -42,10 +70,15 @@ def validate_vts_config(config) -> None:
     if config.vts_query_pooling not in VTS_QUERY_POOLINGS:
         raise ValueError(f"vts_query_pooling must be one of {VTS_QUERY_POOLINGS}, got {config.vts_query_pooling!r}.")
     for name in ("vts_temperature", "vts_gumbel_temperature", "vts_weight_temperature"):
-        if not float(getattr(config, name)) > 0:
-            raise ValueError(f"{name} must be > 0, got {getattr(config, name)}.")
-    if int(config.vts_reduction_dim) < 1:
-        raise ValueError(f"vts_reduction_dim must be >= 1, got {config.vts_reduction_dim}.")
+        value = _real(config, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {getattr(config, name)}.")
+    dim = config.vts_reduction_dim
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+        raise ValueError(f"vts_reduction_dim must be an integer >= 1, got {dim!r}.")
+    # A string such as "false" would be truthy; only real booleans (or 0 / 1) are accepted.
+    if isinstance(config.vts_keep_positions, str) or config.vts_keep_positions not in (True, False):
+        raise ValueError(f"vts_keep_positions must be True or False, got {config.vts_keep_positions!r}.")
 
 
 def num_kept(num_tokens: int, keep_ratio: float) -> int:
@@ -74,6 +107,16 @@ class VisualTokenSampler(nn.Module):
         self.wv = nn.Linear(hidden_size, reduction_dim, bias=False)
         self.wq = nn.Linear(hidden_size, reduction_dim, bias=False)
         self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+        self._validated_values: tuple | None = None
+
+    def check_config(self) -> None:
+        """Validate the VTS config fields if any changed since the last check: they can be set at run time
+        (`model.config.vts_keep_ratio = 0`), after the config's own validation ran."""
+        values = tuple(getattr(self.config, name, None) for name in VTS_FIELDS)
+        # Only values that passed are remembered, so an invalid value is re-checked (and rejected) on every call.
+        if values != self._validated_values:
+            validate_vts_config(self.config)
+            self._validated_values = values
 
     def forward(
         self,
@@ -88,6 +131,7 @@ class VisualTokenSampler(nn.Module):
         queries: (num_videos, D) mean query embedding of the sample each video belongs to.
         frame_sizes: tokens per frame (per temporal step) of each video, for frame-level strategies.
         """
+        self.check_config()
         strategy = self.config.vts_strategy
         rho = float(self.config.vts_keep_ratio)
         selections = []

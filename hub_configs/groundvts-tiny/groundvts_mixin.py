@@ -1,0 +1,84 @@
+"""What GroundVTS adds to a stock vision-language `...ForConditionalGeneration`, whatever the backbone
+(Hub-facing, flat, relative imports only).
+
+Both outer classes inherit [`GroundVTSForConditionalGenerationMixin`] first, so its methods come before the stock
+ones in the MRO and reach them through `super()`:
+
+- `save_pretrained` also maps `AutoModel` to the inner GroundVTS model in `auto_map`;
+- `_supports_mm_encoder_outputs` is off: VTS needs the query and the video features in one pass;
+- `_vts_loss`: a removed video token has no hidden state, so the label after it is ignored;
+- `_update_model_kwargs_for_generation`: after a pruned prefill, decoding continues from the layout the language
+  model saw (its KV cache), and generated tokens never join the VTS query.
+
+Backbone differences are two small hooks: `_joint_position_rows` (how many trailing position rows share one
+maximum when generated tokens are appended: 3 for Qwen's M-RoPE t, h, w) and `_pruned_decode_positions` (which
+rows of the pruned positions `generate` carries on with).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .token_pruning import append_generated_positions, grow_generation_masks
+
+
+def mask_labels_after_removed_tokens(labels: torch.Tensor, token_keep: torch.Tensor | None) -> torch.Tensor:
+    """Set to -100 every label whose preceding token was removed before the language model.
+
+    The logit at position i predicts the label at i + 1; a removed token has no hidden state (zeros after the
+    scatter back), so the label it would predict must not count. Returns a copy; `labels` is left as it is.
+    """
+    if token_keep is None:
+        return labels
+    removed = ~token_keep
+    labels = labels.clone()
+    labels[:, 1:][removed[:, :-1]] = -100
+    return labels
+
+
+class GroundVTSForConditionalGenerationMixin:
+    """GroundVTS-level overrides shared by GroundVTS-Q and GroundVTS-I; list it before the stock class."""
+
+    # Trailing position rows that share one maximum when generated tokens are appended (see
+    # `append_generated_positions`); 0 means every row continues on its own, as 1-D positions do.
+    _joint_position_rows: int = 0
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes `auto_map` only for the class being saved; map the inner model too.
+        inner = type(self.model)
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map["AutoModel"] = f"{inner.__module__.rsplit('.', 1)[-1]}.{inner.__name__}"
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _supports_mm_encoder_outputs(self) -> bool:
+        # VTS needs the query and the video features in one pass; no pre-encoding in generate.
+        return False
+
+    def _vts_loss(self, logits: torch.Tensor, labels: torch.Tensor, token_keep: torch.Tensor | None, **kwargs):
+        """The stock causal-LM loss, after ignoring the labels that follow a removed token."""
+        labels = mask_labels_after_removed_tokens(labels, token_keep)
+        return self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+
+    def _pruned_decode_positions(self, outputs, model_kwargs: dict) -> torch.Tensor:
+        """The position ids `generate` continues from after a pruned prefill (the backbone's layout)."""
+        return outputs.pruned_position_ids
+
+    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
+        # After a pruned prefill the KV cache is shorter than the prompt: continue from the layout the language
+        # model actually saw, so decode masks and positions match the cache. Without a cache every step re-runs
+        # the full prompt, so the original layout stays.
+        if getattr(outputs, "pruned_attention_mask", None) is not None and outputs.past_key_values is not None:
+            model_kwargs["attention_mask"] = outputs.pruned_attention_mask
+            model_kwargs["position_ids"] = self._pruned_decode_positions(outputs, model_kwargs)
+        # Generated tokens never join the VTS query (matters without a cache, where every step re-runs VTS).
+        grow_generation_masks(model_kwargs, outputs, num_new_tokens)
+        position_ids = model_kwargs.pop("position_ids", None)
+        model_kwargs = super()._update_model_kwargs_for_generation(
+            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+        )
+        if position_ids is not None:
+            model_kwargs["position_ids"] = append_generated_positions(
+                position_ids, num_new_tokens, joint_rows=self._joint_position_rows
+            )
+        return model_kwargs
