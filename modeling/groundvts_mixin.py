@@ -6,6 +6,7 @@ ones in the MRO and reach them through `super()`:
 
 - `save_pretrained` also maps `AutoModel` to the inner GroundVTS model in `auto_map`;
 - `_supports_mm_encoder_outputs` is off: VTS needs the query and the video features in one pass;
+- `_validate_model_kwargs` refuses right-padded prompts in `generate` (stock only warns; the answer would be wrong);
 - `_vts_loss`: a removed video token has no hidden state, so the label after it is ignored;
 - `_update_model_kwargs_for_generation`: after a pruned prefill, decoding continues from the layout the language
   model saw (its KV cache), and generated tokens never join the VTS query.
@@ -54,6 +55,18 @@ class GroundVTSForConditionalGenerationMixin:
     def _supports_mm_encoder_outputs(self) -> bool:
         # VTS needs the query and the video features in one pass; no pre-encoding in generate.
         return False
+
+    def _validate_model_kwargs(self, model_kwargs: dict) -> None:
+        # A right-padded row would predict its first new token from a pad and grow after its pads: stock generate
+        # only warns, and the answer is silently wrong. Refuse it with the fix instead.
+        mask = model_kwargs.get("attention_mask")
+        if torch.is_tensor(mask) and mask.dim() == 2 and bool((mask[:, -1] == 0).any()):
+            raise ValueError(
+                "generate got a right-padded batch (attention_mask ends in 0 for some rows), so those rows would "
+                "continue after their padding: pad prompts on the left for generation "
+                "(processor(..., padding_side='left') or processor.tokenizer.padding_side = 'left')."
+            )
+        super()._validate_model_kwargs(model_kwargs)
 
     def _vts_loss(self, logits: torch.Tensor, labels: torch.Tensor, token_keep: torch.Tensor | None, **kwargs):
         """The stock causal-LM loss, after ignoring the labels that follow a removed token."""

@@ -1,7 +1,8 @@
 """Batched greedy `generate` equals generating each sample alone, with and without a cache, for both backbones: each
-generated token continues one past its own row's largest position. (Generation pads on the left, as for every
-decoder-only model: a right-padded row would predict its first token from a pad. Right padding is covered for the
-forward pass, which training uses, in the per-backbone tests.)"""
+generated token continues one past its own row's largest position. Generation pads on the left, as for every
+decoder-only model: a right-padded row would predict its first token from a pad, so `generate` refuses it (stock
+transformers only warns). Right padding is covered for the forward pass, which training uses, in the per-backbone
+tests."""
 
 from __future__ import annotations
 
@@ -47,3 +48,14 @@ def test_batched_generate_equals_one_by_one(qwen_model, internvl_padding_model, 
     for row, sample in enumerate(samples):
         alone = new_tokens(model, make([sample], padding_side), use_cache)
         assert torch.equal(batched[row], alone[0]), (row, batched[row].tolist(), alone[0].tolist())
+
+
+@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
+def test_right_padded_generation_is_refused_with_the_fix(qwen_model, internvl_padding_model, backbone):
+    if backbone == "qwen":
+        model, batch = qwen_model, collate([video_sample(**s) for s in QWEN_SAMPLES], "right")
+    else:
+        model, batch = internvl_padding_model, collate_internvl([internvl_sample(**s) for s in INTERNVL_SAMPLES], "right")
+    assert bool((batch["attention_mask"][:, -1] == 0).any())
+    with pytest.raises(ValueError, match="pad prompts on the left"), torch.no_grad():
+        model.generate(**batch, max_new_tokens=2)
