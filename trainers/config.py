@@ -12,7 +12,7 @@ from typing import Any
 
 from trl import SFTConfig
 
-from .stages import check_stage, trainable_groups
+from .stages import trainable_groups
 
 
 @dataclass

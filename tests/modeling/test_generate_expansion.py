@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from tiny_models import (
     IMAGE_ID,
     PAD,
@@ -21,8 +20,6 @@ from tiny_models import (
     VISION_START,
     collate_internvl,
     internvl_sample,
-    spread_vts_scores,
-    tiny_internvl_config,
 )
 
 
@@ -103,14 +100,6 @@ def internvl_row(name: str) -> dict:
 
 def internvl_batch(names: list[str]) -> dict:
     return collate_internvl([internvl_row(n) for n in names], "left")
-
-
-@pytest.fixture(scope="module")
-def internvl_model():
-    torch.manual_seed(0)
-    model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config()).eval()
-    spread_vts_scores(model)
-    return model
 
 
 @pytest.fixture(params=["qwen", "internvl"])

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
-from tiny_models import collate, collate_internvl, internvl_sample, spread_vts_scores, tiny_internvl_config, video_sample
+from tiny_models import collate, collate_internvl, internvl_sample, video_sample
 
 STEPS = 4
 QWEN_SAMPLES = [
@@ -18,14 +17,6 @@ QWEN_SAMPLES = [
     dict(prefix=1, grid=(2, 4, 6), question=5, seed=1),
 ]
 INTERNVL_SAMPLES = [dict(prefix=3, frames=2, question=4, seed=0), dict(prefix=1, frames=3, question=2, seed=1)]
-
-
-@pytest.fixture(scope="module")
-def internvl_padding_model():
-    torch.manual_seed(0)
-    model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config()).eval()
-    spread_vts_scores(model)
-    return model
 
 
 def new_tokens(model, batch, use_cache):
@@ -39,11 +30,11 @@ def new_tokens(model, batch, use_cache):
 @pytest.mark.parametrize("use_cache", [True, False])
 @pytest.mark.parametrize("padding_side", ["left"])
 @pytest.mark.parametrize("backbone", ["qwen", "internvl"])
-def test_batched_generate_equals_one_by_one(qwen_model, internvl_padding_model, backbone, padding_side, use_cache):
+def test_batched_generate_equals_one_by_one(qwen_model, internvl_model, backbone, padding_side, use_cache):
     if backbone == "qwen":
         model, samples, make = qwen_model, [video_sample(**s) for s in QWEN_SAMPLES], collate
     else:
-        model, samples, make = internvl_padding_model, [internvl_sample(**s) for s in INTERNVL_SAMPLES], collate_internvl
+        model, samples, make = internvl_model, [internvl_sample(**s) for s in INTERNVL_SAMPLES], collate_internvl
     batched = new_tokens(model, make(samples, padding_side), use_cache)
     for row, sample in enumerate(samples):
         alone = new_tokens(model, make([sample], padding_side), use_cache)
@@ -51,11 +42,11 @@ def test_batched_generate_equals_one_by_one(qwen_model, internvl_padding_model, 
 
 
 @pytest.mark.parametrize("backbone", ["qwen", "internvl"])
-def test_right_padded_generation_is_refused_with_the_fix(qwen_model, internvl_padding_model, backbone):
+def test_right_padded_generation_is_refused_with_the_fix(qwen_model, internvl_model, backbone):
     if backbone == "qwen":
         model, batch = qwen_model, collate([video_sample(**s) for s in QWEN_SAMPLES], "right")
     else:
-        model, batch = internvl_padding_model, collate_internvl([internvl_sample(**s) for s in INTERNVL_SAMPLES], "right")
+        model, batch = internvl_model, collate_internvl([internvl_sample(**s) for s in INTERNVL_SAMPLES], "right")
     assert bool((batch["attention_mask"][:, -1] == 0).any())
     with pytest.raises(ValueError, match="pad prompts on the left"), torch.no_grad():
         model.generate(**batch, max_new_tokens=2)
