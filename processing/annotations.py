@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import math
 import re
@@ -206,17 +207,38 @@ def _require_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def read_text(path: str | Path) -> str:
+    """The text of an annotation or data file: UTF-8, a leading byte-order mark dropped (files saved by Excel or
+    Notepad carry one, and it would otherwise stick to the first id). Bytes that are not UTF-8 raise a ValueError
+    naming the file and line."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}); save the file as "
+            "UTF-8 and retry."
+        ) from None
+
+
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
     """(1-based line number, text) for every line; a final newline does not make an extra empty line."""
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            yield number, text.rstrip("\r\n")
+    lines = read_text(path).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for number, text in enumerate(lines, start=1):
+        yield number, text.rstrip("\r")
+
+
+def _csv_rows(path: Path) -> csv.DictReader:
+    return csv.DictReader(io.StringIO(read_text(path), newline=""))
 
 
 def _load_json_document(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); expected the benchmark's original json file.") from None
 
@@ -242,15 +264,14 @@ def _charades_duration_files(path: Path, duration_file: str | Path | None) -> li
 def _charades_lengths(files: Sequence[Path]) -> dict[str, float]:
     lengths: dict[str, float] = {}
     for file in files:
-        with file.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or "id" not in reader.fieldnames or "length" not in reader.fieldnames:
-                raise ValueError(f"{file} has no `id` and `length` columns; expected a Charades_v1_*.csv file.")
-            for row in reader:
-                try:
-                    lengths[row["id"]] = float(row["length"])
-                except (TypeError, ValueError):
-                    continue  # no usable length: rows of that video are skipped as "missing duration"
+        reader = _csv_rows(file)
+        if not reader.fieldnames or "id" not in reader.fieldnames or "length" not in reader.fieldnames:
+            raise ValueError(f"{file} has no `id` and `length` columns; expected a Charades_v1_*.csv file.")
+        for row in reader:
+            try:
+                lengths[row["id"]] = float(row["length"])
+            except (TypeError, ValueError):
+                continue  # no usable length: rows of that video are skipped as "missing duration"
     return lengths
 
 
@@ -373,32 +394,31 @@ def _load_nextgqa(path: Path, collector: _Collector, grounding_file: str | Path 
     gsub = _load_json_document(_nextgqa_grounding_file(path, grounding_file))
     if not isinstance(gsub, dict):
         raise ValueError("The NExT-GQA grounding file must map video ids to {duration, location, fps}.")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in _NEXTGQA_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} lacks the NExT-GQA csv columns {missing}; found {reader.fieldnames}.")
-        for row in reader:
-            number = reader.line_num  # last physical line of the row (header is line 1)
-            if None in row or any(row.get(column) is None for column in _NEXTGQA_COLUMNS):
-                collector.skip(number, f"unparseable: expected {len(reader.fieldnames)} columns")
-                continue
-            video_id, qid = row["video_id"].strip(), row["qid"].strip()
-            options = tuple(row[f"a{i}"].strip() for i in range(5))
-            answer = row["answer"].strip()
-            if answer not in options:
-                collector.skip(number, f"answer not among options: {answer!r} is none of a0..a4")
-                continue
-            entry = gsub.get(video_id)
-            spans = (entry.get("location") or {}).get(qid) if isinstance(entry, dict) else None
-            if not spans:
-                collector.skip(number, f"no grounding span: gsub has no location for video {video_id} qid {qid}")
-                continue
-            collector.add(
-                number, qid=f"{video_id}_{qid}", video_id=video_id, query=row["question"],
-                duration=entry.get("duration"), windows=spans, options=options, answer_index=options.index(answer),
-                question_type=row["type"].strip(),
-            )
+    reader = _csv_rows(path)
+    missing = [column for column in _NEXTGQA_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{path} lacks the NExT-GQA csv columns {missing}; found {reader.fieldnames}.")
+    for row in reader:
+        number = reader.line_num  # last physical line of the row (header is line 1)
+        if None in row or any(row.get(column) is None for column in _NEXTGQA_COLUMNS):
+            collector.skip(number, f"unparseable: expected {len(reader.fieldnames)} columns")
+            continue
+        video_id, qid = row["video_id"].strip(), row["qid"].strip()
+        options = tuple(row[f"a{i}"].strip() for i in range(5))
+        answer = row["answer"].strip()
+        if answer not in options:
+            collector.skip(number, f"answer not among options: {answer!r} is none of a0..a4")
+            continue
+        entry = gsub.get(video_id)
+        spans = (entry.get("location") or {}).get(qid) if isinstance(entry, dict) else None
+        if not spans:
+            collector.skip(number, f"no grounding span: gsub has no location for video {video_id} qid {qid}")
+            continue
+        collector.add(
+            number, qid=f"{video_id}_{qid}", video_id=video_id, query=row["question"],
+            duration=entry.get("duration"), windows=spans, options=options, answer_index=options.index(answer),
+            question_type=row["type"].strip(),
+        )
 
 
 # --- public API ---------------------------------------------------------------------------------------------------

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from groundvts.hub_configs import demo_examples, tiny_model_dir
+from groundvts.hub_configs import demo_examples
 from groundvts.scripts.cli._parser import CommandParser
 from groundvts.scripts.inference.generation import SamplingSettings
 from groundvts.scripts.inference.grounding import GROUND_TASKS, describe, ground
 from groundvts.scripts.inference.loading import ModelSettings, load_groundvts
+from groundvts.scripts.output_paths import check_figure_path
 
 
 @dataclass
@@ -63,6 +65,8 @@ class GroundOutput:
     json: bool = field(default=False, metadata={"help": "print the result as JSON"})
 
     def __post_init__(self) -> None:
+        if self.truth is not None and not all(math.isfinite(t) and t >= 0 for t in self.truth):
+            raise ValueError(f"--truth START END needs two finite times in seconds (>= 0), got {self.truth}.")
         if self.truth is not None and self.truth[0] > self.truth[1]:
             raise ValueError(f"--truth START END needs START <= END, got {self.truth}.")
         if self.spatial_frames < 0 or (self.spatial_frames and self.plot is None):
@@ -77,22 +81,29 @@ def build_parser() -> CommandParser:
     )
 
 
+def _info(message: str) -> None:
+    # Informational lines go to stderr, so that stdout is only the result (valid JSON with --json).
+    print(message, file=sys.stderr)
+
+
 def _run(target: GroundTarget, output: GroundOutput, model_settings: ModelSettings, sampling: SamplingSettings) -> int:
     video, query, truth = target.video, target.query, output.truth
     if target.demo is not None:
         examples = demo_examples()
+        if target.video is not None or target.query is not None:
+            raise ValueError("--demo N brings its own video and query; drop --video / --query, or drop --demo.")
         if not 0 <= target.demo < len(examples):
             raise ValueError(f"--demo N needs 0 <= N < {len(examples)} (bundled examples), got {target.demo}.")
         example = examples[target.demo]
-        video, query, truth = video or str(example.video), query or example.query, truth or list(example.truth)
-        print(f"demo {target.demo}: {Path(video).name}, query {query!r}")
+        video, query, truth = str(example.video), example.query, truth or list(example.truth)
+        _info(f"demo {target.demo}: {Path(video).name}, query {query!r}")
     if video is None or query is None:
         raise ValueError("pass --video and --query, or --demo for a bundled example.")
-    if model_settings.model is None:
-        model_settings = replace(model_settings, model=str(tiny_model_dir()))
-        print("model: the bundled GroundVTS-tiny (synthetic shapes only; name a real checkpoint with --model)")
     if not Path(video).is_file():
         raise FileNotFoundError(f"video file not found: {video}")
+    if output.plot is not None:
+        check_figure_path(output.plot, "--plot")
+    model_settings = model_settings.or_bundled(_info)
     # This module's `load_groundvts`, looked up now: tests replace it here.
     model, processor = model_settings.load(loader=load_groundvts)
     result = ground(model, processor, video, query, task=target.task, **asdict(sampling))
@@ -106,7 +117,7 @@ def _run(target: GroundTarget, output: GroundOutput, model_settings: ModelSettin
     else:
         print(describe(result, truth))
         if output.plot is not None:
-            print(f"figure: {output.plot}")
+            _info(f"figure: {output.plot}")
     return 0
 
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _merge(settings: MergeSettings) -> None:
-    output = merge_adapter(settings.base, settings.adapter, settings.output, settings.dtype)
+    output = merge_adapter(settings.base, settings.adapter, settings.output, settings.dtype, settings.overwrite)
     print(f"Merged {settings.adapter} into {settings.base} -> {output}")
 
 

@@ -20,7 +20,7 @@ from groundvts.processing.annotations import reason_category, resolve_video
 
 from groundvts.scripts.inference.benchmark_tasks import TASK_CHOICES, BenchmarkData, merge_row, pass_prompt, passes_for
 from groundvts.scripts.inference.generation import SamplingSettings, VideoReadError, generate_answers
-from groundvts.scripts.inference.loading import Loader, ModelSettings, load_groundvts
+from groundvts.scripts.inference.loading import Loader, ModelSettings, load_groundvts, model_fingerprint
 from groundvts.scripts.inference.prediction_store import (
     RowWriter,
     concat_files,
@@ -31,14 +31,19 @@ from groundvts.scripts.inference.prediction_store import (
     read_rows,
     repair,
 )
+from groundvts.scripts.output_paths import check_writable_file, disk_full_error
 
 __all__ = [
     "INFER_MAX_NEW_TOKENS", "BenchmarkRunSettings", "BenchmarkReport", "InferenceSettings", "ShardReport",
-    "SettingsMismatchError", "load_benchmark_records", "pending_records", "run_shard", "run_benchmark",
+    "SettingsMismatchError", "run_provenance", "load_benchmark_records", "pending_records", "run_shard", "run_benchmark",
 ]
 
-# Settings that must agree between a run and the rows it resumes (mixing them would corrupt the results).
-RUN_SETTINGS = ("benchmark", "passes", "keep_ratio", "strategy")
+# Settings that must agree between a run and the rows it resumes (mixing them would corrupt the results): the
+# benchmark, the model (its path and weights), VTS and the sampling. Rows written before a key existed lack it and
+# are not checked on it.
+RUN_SETTINGS = (
+    "benchmark", "passes", "model", "model_fingerprint", "keep_ratio", "strategy", "sampling",
+)
 # A video decoding to less than this share of its annotated duration gets a warning (truncated or wrong file).
 SHORT_VIDEO_RATIO = 0.9
 # `groundvts infer`'s default --max-new-tokens (`groundvts ground` keeps SamplingSettings' 64).
@@ -56,6 +61,7 @@ class InferenceSettings:
     fps: float | None = None
     num_frames: int | None = None
     max_pixels: int | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)  # written into every row (model, sampling)
 
 
 @dataclass
@@ -77,10 +83,11 @@ def check_resumable(rows: list[dict[str, Any]], settings: dict[str, Any], output
     """Refuse to mix runs: every existing row must carry the same run settings."""
     for row in rows:
         for key in RUN_SETTINGS:
-            if key in row and row[key] != settings[key]:
+            if key in row and key in settings and row[key] != settings[key]:
                 raise SettingsMismatchError(
                     f"{output} already holds predictions made with {key}={row[key]!r}, but this run uses "
-                    f"{settings[key]!r}. Use another --output, or delete the file to start over."
+                    f"{settings[key]!r}; resuming would mix two runs in one file. Rerun with the same --model and "
+                    "settings, use another --output, or delete the file to start over."
                 )
 
 
@@ -129,6 +136,7 @@ def _answer_batch(
         row.update(keep_ratio=first.keep_ratio, strategy=first.strategy, num_video_tokens=int(first.keep.numel()),
                    num_kept_tokens=int(first.keep.sum()), video_duration=round(first.duration, 6),
                    num_frames=len(first.frame_times), frames_capped=first.frames_capped)
+        row.update(settings.provenance)
         rows.append((record, row))
     return rows, []
 
@@ -155,9 +163,9 @@ def run_shard(
     progress: bool = True,
     on_error: Callable[[dict[str, Any]], None] | None = None,
 ) -> ShardReport:
-    """Predict `records` (this process's share of the pending ones), appending each row to `target`."""
-    from tqdm.auto import tqdm
+    """Predict `records` (this process's share of the pending ones), appending each row to `target`.
 
+    Raises `DiskFullError` (an OSError) when the disk fills: the rows written so far stay, and rerunning resumes."""
     report = ShardReport()
 
     def fail(row: dict[str, Any]) -> None:
@@ -172,6 +180,25 @@ def run_shard(
         except (FileNotFoundError, ValueError) as error:
             fail(_error_row(record, str(Path(video_root) / record.video_id), "video", str(error)))
     repair(target)
+    try:
+        _predict(model, processor, ready, target, settings, report, fail, progress)
+    except OSError as error:
+        full = disk_full_error(
+            error, target, f"the {report.written} rows written in this run and every earlier row are kept",
+            "Free some space and rerun the same command: it resumes after the last complete row",
+        )
+        if full is error:
+            raise
+        raise full from error
+    return report
+
+
+def _predict(
+    model: Any, processor: Any, ready: list[tuple[Any, str]], target: Path, settings: InferenceSettings,
+    report: ShardReport, fail: Callable[[dict[str, Any]], None], progress: bool,
+) -> None:
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(ready), desc=f"{settings.benchmark} ({'+'.join(settings.passes)})", disable=not progress)
     warned: set[str] = set()
     with RowWriter(target) as writer:
@@ -192,7 +219,6 @@ def run_shard(
                 fail(error)
             bar.update(len(batch))
     bar.close()
-    return report
 
 
 @dataclass
@@ -254,6 +280,14 @@ class BenchmarkReport:
         )
 
 
+def run_provenance(model_path_or_id: str, model: Any, sampling: SamplingSettings) -> dict[str, Any]:
+    """What every row records of how it was made besides VTS: the model (path and weights) and the sampling."""
+    return {
+        "model": str(model_path_or_id), "model_fingerprint": model_fingerprint(model_path_or_id, model),
+        "sampling": {name: getattr(sampling, name) for name in ("fps", "num_frames", "max_pixels", "max_new_tokens")},
+    }
+
+
 def load_benchmark_records(data: BenchmarkData, limit: int | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
     """Records (the first `limit`) and the annotation rows that were skipped, as error rows."""
     loaded = data.load()
@@ -291,12 +325,13 @@ def run_benchmark(
     Raises ValueError (bad input: no model, annotations without durations, a pass the benchmark lacks, an output
     made with other settings or corrupt) or FileNotFoundError (missing files) before any prediction is made.
     """
-    if model_settings.model is None:
-        raise ValueError("pass --model (a GroundVTS model folder or Hub id).")
+    model_settings = model_settings.or_bundled(log)
     if not run.video_root.is_dir():
         raise FileNotFoundError(
             f"video folder {run.video_root} does not exist; pass --video-root with the benchmark's videos."
         )
+    check_writable_file(run.output, "--output")
+    check_writable_file(run.errors_file, "--errors")
     passes = passes_for(data.benchmark, run.task)
     records, skipped = load_benchmark_records(data, run.limit)
 
@@ -310,9 +345,10 @@ def run_benchmark(
     settings = InferenceSettings(
         benchmark=data.benchmark, passes=passes, batch_size=run.batch_size, max_new_tokens=sampling.max_new_tokens,
         fps=sampling.fps, num_frames=sampling.num_frames, max_pixels=sampling.max_pixels,
+        provenance=run_provenance(model_settings.model, model, sampling),
     )
     run_settings = {
-        "benchmark": data.benchmark, "passes": list(passes),
+        "benchmark": data.benchmark, "passes": list(passes), **settings.provenance,
         "keep_ratio": float(model.config.vts_keep_ratio), "strategy": str(model.config.vts_strategy),
     }
     pending = pending_records(records, run.output, run_settings)

@@ -10,6 +10,7 @@ same answers as one-by-one calls. `SamplingSettings` holds the frame sampling an
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from groundvts.hub_configs.backbones import backbone_for
 from groundvts.processing.input_checks import check_positive
 from groundvts.processing.prompts import user_turn
 
-__all__ = ["VideoReadError", "VideoAnswer", "SamplingSettings", "prepare_batch", "generate_answers"]
+__all__ = [
+    "VideoReadError", "VideoAnswer", "SamplingSettings", "prepare_batch", "check_prompt_fits", "generate_answers",
+]
 
 
 class VideoReadError(ValueError):
@@ -104,6 +107,31 @@ def prepare_batch(
     )
 
 
+def check_prompt_fits(model: Any, inputs: Any, prompts: list[str], max_new_tokens: int) -> None:
+    """Refuse prompts whose text alone, with the answer, runs past the model's positions (the answer would be made at
+    positions it never saw); warn when the video tokens push the whole prompt past them."""
+    limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    if not limit:
+        return
+    visual_ids = [getattr(model.config, name, None) for name in ("video_token_id", "image_token_id")]
+    visual = torch.isin(inputs["input_ids"], torch.tensor([i for i in visual_ids if i is not None]))
+    lengths = inputs["attention_mask"].sum(dim=1)
+    text_lengths = lengths - (visual & inputs["attention_mask"].bool()).sum(dim=1)
+    for row, prompt in enumerate(prompts):
+        if int(text_lengths[row]) + max_new_tokens > limit:
+            raise ValueError(
+                f"The prompt {prompt[:60]!r}... is {int(text_lengths[row])} text tokens; with max_new_tokens "
+                f"{max_new_tokens} it passes the model's {limit} positions. Shorten the query or lower max_new_tokens."
+            )
+        if int(lengths[row]) + max_new_tokens > limit:
+            warnings.warn(
+                f"Prompt {row} is {int(lengths[row])} tokens with its video (+{max_new_tokens} to generate), past the "
+                f"model's {limit} positions before VTS prunes it; sample fewer frames (--fps / --num-frames) if the "
+                "answers look wrong.",
+                stacklevel=3,
+            )
+
+
 def _capture_selection(model: Any) -> tuple[dict[str, Any], Any]:
     captured: dict[str, Any] = {}
 
@@ -138,6 +166,7 @@ def generate_answers(
     except (ValueError, OSError) as error:  # FileNotFoundError is an OSError
         raise VideoReadError(str(error)) from error
     metadata = inputs.pop("video_metadata", None)
+    check_prompt_fits(model, inputs, prompts, max_new_tokens)
     inputs = inputs.to(model.device)
     for key in ("pixel_values", "pixel_values_videos"):
         if key in inputs and inputs[key].is_floating_point():

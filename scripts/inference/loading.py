@@ -8,8 +8,9 @@ take their model flags from it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ from groundvts.hub_configs.backbones import BACKBONES, GROUNDVTS_MODEL_TYPES, mo
 from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.input_checks import check_keep_ratio
 
-__all__ = ["NotGroundVTSModelError", "load_groundvts", "configure_vts", "ModelSettings", "Loader"]
+__all__ = [
+    "NotGroundVTSModelError", "load_groundvts", "configure_vts", "ModelSettings", "Loader", "check_device",
+    "model_fingerprint",
+]
 
 # What `ModelSettings.load` calls to get (model, processor); commands pass their own `load_groundvts` so that tests
 # can replace it there.
@@ -69,6 +73,38 @@ def load_groundvts(
     return model.to(device).eval(), processor
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# What `model_fingerprint` reads of each weight file: this many evenly spaced samples of this many bytes. Enough to
+# tell two trainings apart (a merged LoRA touches every LLM layer) while reading MBs, not the GBs of a 7B model.
+FINGERPRINT_SAMPLES, FINGERPRINT_SAMPLE_BYTES = 64, 1 << 16
+
+
+def _sampled_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(f"{path.name}:{size}".encode())
+    with path.open("rb") as handle:
+        for index in range(FINGERPRINT_SAMPLES):
+            handle.seek(index * max(size - FINGERPRINT_SAMPLE_BYTES, 0) // max(FINGERPRINT_SAMPLES - 1, 1))
+            digest.update(handle.read(FINGERPRINT_SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
+def model_fingerprint(model_path_or_id: str | Path, model: Any = None) -> str:
+    """Which weights `model_path_or_id` holds: `sha256:<hex>` over the folder's weight files (names, sizes and 64
+    evenly spaced 64 KiB samples of each), or `commit:<sha>` for a Hub id (the revision that was loaded).
+
+    `groundvts infer` writes it in every row and refuses to resume a file made with other weights.
+    """
+    folder = Path(model_path_or_id)
+    if folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+        digest = hashlib.sha256("".join(_sampled_sha256(p) for p in files).encode())
+        return f"sha256:{digest.hexdigest()[:16]}"
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return f"commit:{commit}" if commit else "unknown"
+
+
 def _load_groundvts_processor(model_path_or_id: str, model_type: str) -> Any:
     """The folder's processor, which must be ours: a stock Qwen2.5-VL processor would decode the video files with
     transformers' own decoder (or fail there) and time them with its 24 fps fallback (field notes 4.2)."""
@@ -99,6 +135,25 @@ def _load_groundvts_processor(model_path_or_id: str, model_type: str) -> Any:
     return processor
 
 
+def check_device(device: str) -> str:
+    """`device` names a torch device that exists here (a CUDA index below the GPU count)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N.") from error
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {device}: no CUDA GPU is available on this machine; use --device cpu.")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"--device {device}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}.")
+    elif parsed.type not in ("cpu", "mps", "xpu"):
+        raise ValueError(f"--device {device!r}: GroundVTS runs on cpu or cuda.")
+    elif parsed.type != "cpu" and not getattr(torch, parsed.type).is_available():
+        raise ValueError(f"--device {device}: no {parsed.type} device is available on this machine; use --device cpu.")
+    return device
+
+
 def _check_strategy(strategy: str | None) -> None:
     if strategy is not None and strategy not in VTS_STRATEGIES:
         raise ValueError(f"Unknown VTS strategy {strategy!r}; choose one of {', '.join(VTS_STRATEGIES)}.")
@@ -120,7 +175,7 @@ class ModelSettings:
     model: str | None = field(
         default=None,
         metadata={
-            "help": "GroundVTS model folder or Hub id (ground: the bundled GroundVTS-tiny if left out; infer: required)"
+            "help": "GroundVTS model folder or Hub id (default: the bundled GroundVTS-tiny, which knows synthetic shapes)"
         },
     )
     device: str | None = field(
@@ -142,6 +197,18 @@ class ModelSettings:
         _check_strategy(self.strategy)
         if self.model is not None:
             self.model = str(self.model)
+        if self.device is not None:
+            check_device(self.device)
+
+    def or_bundled(self, log: Callable[[str], None] | None = None) -> "ModelSettings":
+        """These settings, naming the bundled GroundVTS-tiny when no model is given (with a note to `log`)."""
+        if self.model is not None:
+            return self
+        from groundvts.hub_configs import tiny_model_dir
+
+        if log is not None:
+            log("model: the bundled GroundVTS-tiny (synthetic shapes only; name a real checkpoint with --model)")
+        return replace(self, model=str(tiny_model_dir()))
 
     def load(self, loader: Loader = load_groundvts, *, default_device: str | None = None) -> tuple[Any, Any]:
         """(model, processor) from `loader` (default `load_groundvts`), with the VTS overrides applied.

@@ -1,6 +1,7 @@
 """scripts/inference/benchmark.py (+ cli/infer.py): resumable, batched, sharded benchmark inference; QVHighlights /
 NExT-GQA merging; errors."""
 
+import errno
 import json
 import os
 import shutil
@@ -12,11 +13,13 @@ import pytest
 
 from groundvts.processing.annotations import load_annotations
 from groundvts.scripts.cli import infer
-from groundvts.scripts.inference.benchmark import InferenceSettings, pending_records, run_shard
+from groundvts.scripts.inference.benchmark import InferenceSettings, pending_records, run_provenance, run_shard
+from groundvts.scripts.inference.generation import SamplingSettings
 from groundvts.scripts.inference.benchmark_tasks import merge_row, parse_mcq_answer, passes_for
 from groundvts.scripts.inference.evaluation import evaluate_predictions
 from groundvts.scripts.inference.loading import load_groundvts
-from groundvts.scripts.inference.prediction_store import merge_files, part_path, part_paths, read_rows, repair
+from groundvts.hub_configs import tiny_model_dir
+from groundvts.scripts.inference.prediction_store import RowWriter, merge_files, part_path, part_paths, read_rows, repair
 from inference_test_utils import default_script, script_answers, tiny_model_folder, tiny_videos
 
 CHARADES = "a 1.0 3.5##a person opens a door.\nb 0.5 2.0##the man walks.\nc 2 6##a dog in the kitchen.\n" \
@@ -102,7 +105,8 @@ def test_shards_merge_into_the_single_process_result(bench, reference, tmp_path)
     settings = {"benchmark": "charades_sta", "passes": ["mr"], "keep_ratio": 0.5, "strategy": "token"}
     pending = pending_records(records, output, settings)
     assert [r.qid for r in pending] == ["b_0", "c_0", "a_1", "d_0"]
-    run_settings = InferenceSettings("charades_sta", ("mr",), batch_size=2, max_new_tokens=5)
+    provenance = run_provenance(str(tiny_model_folder()), model, SamplingSettings(max_new_tokens=5))
+    run_settings = InferenceSettings("charades_sta", ("mr",), batch_size=2, max_new_tokens=5, provenance=provenance)
     for rank in (1, 0):  # order does not matter: each process writes its own part
         report = run_shard(model, processor, pending[rank::2], bench / "videos", part_path(output, rank),
                                  run_settings, progress=False)
@@ -300,10 +304,87 @@ def test_bad_input_exits_2_with_a_message(bench, tmp_path, capsys):
         "limit": ([*sta, *base, "--limit", "0"], "--limit"),
         "settings changed": ([*sta, *base, "--output", str(made_with_half), "--keep-ratio", "0.25"], "keep_ratio=0.5"),
         "corrupt output": ([*sta, *base, "--output", str(corrupt)], "line 2"),
-        "no model": ([*sta, "--video-root", str(bench / "videos"), "--output", str(tmp_path / "p.jsonl")], "--model"),
     }
     for name, (argv, message) in cases.items():
         assert infer.main(argv) == 2, name
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (name, err)
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_without_model_the_bundled_tiny_runs(bench, tmp_path, capsys):
+    argv = ["--benchmark", "charades_sta", "--annotations", str(bench / "sta_test.txt"), "--video-root",
+            str(bench / "videos"), "--output", str(tmp_path / "p.jsonl"), "--max-new-tokens", "3", "--no-progress",
+            "--limit", "1"]
+    assert infer.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "bundled GroundVTS-tiny" in captured.err and "1 of 1 predictions" in captured.out
+    row = read_rows(tmp_path / "p.jsonl")[0][0]
+    assert Path(row["model"]) == tiny_model_dir() and row["model_fingerprint"].startswith("sha256:")
+
+
+def test_rows_record_model_and_sampling_and_a_resume_with_others_is_refused(bench, tmp_path, capsys):
+    output = tmp_path / "p.jsonl"
+    assert run(bench, output, "--limit", "2") == 0
+    rows = read_rows(output)[0]
+    assert {row["model"] for row in rows} == {str(tiny_model_folder())}
+    assert rows[0]["sampling"] == {"fps": None, "num_frames": None, "max_pixels": None, "max_new_tokens": 5}
+    # The same folder with other weights: the fingerprint changes, the path does not.
+    retrained = tmp_path / "retrained"
+    shutil.copytree(tiny_model_folder(), retrained)
+    assert run(bench, tmp_path / "r.jsonl", "--limit", "1") == 0
+    moved = tmp_path / "r.jsonl"
+    moved.write_text(moved.read_text().replace(str(tiny_model_folder()), str(retrained)))
+    weights = retrained / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    changed = {
+        "another model": (["--model", str(tmp_path / "retrained")], "model="),
+        "other sampling": (["--num-frames", "4"], "sampling="),
+        "other answer length": (["--max-new-tokens", "7"], "sampling="),
+    }
+    for name, (extra, message) in changed.items():
+        assert run(bench, output, *extra) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and "mix two runs" in err and "Traceback" not in err, (name, err)
+    argv = ["--benchmark", "charades_sta", "--annotations", str(bench / "sta_test.txt"), "--video-root",
+            str(bench / "videos"), "--model", str(retrained), "--output", str(moved), "--max-new-tokens", "5",
+            "--no-progress"]
+    assert infer.main(argv) == 2  # same path, other weights
+    assert "model_fingerprint=" in capsys.readouterr().err
+    assert len(read_rows(output)[0]) == 2  # nothing was mixed in
+
+
+def test_read_only_output_fails_before_the_model_loads(bench, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    monkeypatch.setattr(infer, "load_groundvts", lambda *a, **k: pytest.fail("the model loaded"))
+    try:
+        assert run(bench, locked / "sub" / "p.jsonl") == 2
+        err = capsys.readouterr().err
+        assert "--output" in err and "read-only" in err and "Traceback" not in err
+        assert run(bench, tmp_path / "p.jsonl", "--errors", str(locked / "e.jsonl")) == 2
+        assert "--errors" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_full_disk_keeps_the_written_rows_and_says_how_to_resume(bench, reference, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "p.jsonl"
+    real_write = RowWriter.write
+
+    def write_until_full(self, row):
+        if self.path == output and len(read_rows(output)[0]) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, row)
+
+    monkeypatch.setattr(RowWriter, "write", write_until_full)
+    assert run(bench, output) == 2
+    err = capsys.readouterr().err
+    assert "no space left" in err and "rerun the same command" in err and "2 rows" in err and "Traceback" not in err
+    assert len(read_rows(output)[0]) == 2
+    monkeypatch.setattr(RowWriter, "write", real_write)
+    assert run(bench, output) == 0  # resumes
+    assert output.read_bytes() == reference

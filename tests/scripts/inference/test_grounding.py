@@ -200,3 +200,52 @@ def test_cli_ground_with_the_random_model_and_bad_input(tmp_path, capsys):
         assert ground_cli.main(argv) == 2, case
         err = capsys.readouterr().err
         assert "error" in err and "Traceback" not in err, case
+
+
+def test_cli_ground_json_is_valid_json_on_stdout_alone(capsys):
+    """--demo prints its notes (demo, bundled model) to stderr, so stdout parses as one JSON document."""
+    assert ground_cli.main(["--demo", "0", "--json", "--max-new-tokens", "3"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert "span" in payload and "iou" in payload  # the demo brings its true span
+    assert "demo 0" in captured.err and "bundled GroundVTS-tiny" in captured.err
+
+
+def test_cli_ground_refuses_ambiguous_or_impossible_input_before_loading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ground_cli, "load_groundvts", lambda *a, **k: pytest.fail("the model loaded"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    video = str(tiny_videos()["b"])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cases = {
+        "demo with video": (["--demo", "1", "--video", video], "--demo"),
+        "demo with query": (["--demo", "--query", "a dog"], "--demo"),
+        "nan truth": (["--video", video, "--query", "q", "--truth", "nan", "3"], "--truth"),
+        "infinite truth": (["--video", video, "--query", "q", "--truth", "1", "inf"], "--truth"),
+        "cuda without a GPU": (["--video", video, "--query", "q", "--device", "cuda"], "no CUDA GPU"),
+        "not a device": (["--video", video, "--query", "q", "--device", "gpu0"], "not a device"),
+        "plot as text": (["--video", video, "--query", "q", "--plot", str(tmp_path / "density.txt")], ".png"),
+        "plot without extension": (["--video", video, "--query", "q", "--plot", str(tmp_path / "density")], "--plot"),
+        "plot in a read-only folder": (["--video", video, "--query", "q", "--plot", str(locked / "d.png")], "read-only"),
+    }
+    try:
+        for case, (argv, message) in cases.items():
+            assert ground_cli.main(argv) == 2, case
+            err = capsys.readouterr().err
+            assert message in err and "Traceback" not in err, (case, err)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_query_past_the_model_positions_is_refused(loaded, model, monkeypatch):
+    _, processor = loaded
+    video = str(tiny_videos()["a"])
+    inputs = prepare_batch(model, processor, [video], ["a short query"], {})
+    total = int(inputs["attention_mask"].sum())
+    video_tokens = int((inputs["input_ids"] == model.config.video_token_id).sum())
+    monkeypatch.setattr(model.config.get_text_config(), "max_position_embeddings", total)
+    with pytest.raises(ValueError, match="positions"):  # the text alone does not fit
+        generate_answers(model, processor, [video], ["word " * total], max_new_tokens=2)
+    with pytest.warns(UserWarning, match="positions"):  # it fits only once VTS has pruned the video
+        generate_answers(model, processor, [video], ["a short query"], max_new_tokens=video_tokens // 2)
