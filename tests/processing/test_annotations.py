@@ -311,3 +311,19 @@ def test_split_of_reads_the_split_from_the_file_name(name, split):
     from groundvts.processing.annotations import split_of
 
     assert split_of(f"/data/{name}") == split
+
+
+def test_byte_order_marks_are_dropped_and_bad_bytes_are_located(tmp_path):
+    """Files saved by Excel / Notepad start with a UTF-8 BOM: it must not stick to the first id or column name."""
+    (tmp_path / "Charades_v1_test.csv").write_bytes("\ufeffid,length\nAB12C,10.0\n".encode())
+    txt = tmp_path / "charades_test.txt"
+    txt.write_bytes("\ufeffAB12C 1.0 3.0##a person sits.\nAB12C 4 6##the person stands.\n".encode())
+    loaded = load_annotations("charades_sta", txt)
+    assert [r.video_id for r in loaded.records] == ["AB12C", "AB12C"] and loaded.records[0].duration == 10.0
+    qvh = tmp_path / "qvh_val.jsonl"
+    row = dict(qid=7, query="q", duration=10, vid="v1", relevant_windows=[[0, 2]])
+    qvh.write_bytes(("\ufeff" + json.dumps(row) + "\n").encode())
+    assert load_annotations("qvhighlights", qvh).records[0].qid == "7"
+    txt.write_bytes(b"AB12C 1.0 3.0##a person sits.\nAB12C 4 6##caf\xe9 scene.\n")  # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=r"charades_test\.txt:2: not UTF-8"):
+        load_annotations("charades_sta", txt)

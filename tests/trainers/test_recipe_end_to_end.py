@@ -131,3 +131,17 @@ assert out.shape[1] == inputs["input_ids"].shape[1] + 4
 print("GENERATED", out.shape[1])
 """
     assert "GENERATED" in run_isolated(code, cwd=str(tmp_path)).stdout
+
+
+def test_merge_refuses_an_existing_output_unless_overwrite(stages, capsys):
+    _, s1, _, s3, merged = stages
+    argv = ["--base", str(s1), "--adapter", str(s3), "--output", str(merged)]
+    before = (merged / "model.safetensors").stat().st_mtime_ns
+    assert merge_lora.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert (merged / "model.safetensors").stat().st_mtime_ns == before  # untouched
+    assert merge_lora.main([*argv, "--overwrite"]) == 0
+    assert (merged / "config.json").is_file()
+    assert merge_lora.main(["--base", str(s1), "--adapter", str(s3), "--output", str(s3)]) == 2
+    assert "the base or the adapter" in capsys.readouterr().err
