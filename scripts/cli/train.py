@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from groundvts.scripts.cli._errors import USAGE_ERROR, run_command
 from groundvts.scripts.cli._parser import CommandParser
 from groundvts.scripts.training.recipe import bundled_recipes, load_recipe
-from groundvts.scripts.training.stage import prepare, run
+from groundvts.scripts.training.stage import prepare, resolve_resume, run
 
 
 @dataclass
@@ -51,8 +51,12 @@ def _stderr(line: str) -> None:
 
 
 def _train(recipe: str, overrides: list[str], resume: str | bool | None) -> None:
-    trainer = prepare(load_recipe(recipe, overrides), log=_stderr)
-    output = run(trainer, resume)  # this module's `run`: tests replace it to stop before training
+    loaded = load_recipe(recipe, overrides)
+    checkpoint, note = resolve_resume(loaded, resume)  # before the model loads: a wrong --resume costs nothing
+    trainer = prepare(loaded, log=_stderr)
+    if note:
+        _stderr(note)
+    output = run(trainer, checkpoint)  # this module's `run`: tests replace it to stop before training
     print(f"Saved stage output to {output}")
 
 

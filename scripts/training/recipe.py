@@ -9,6 +9,9 @@ training arguments (`GroundVTSSFTConfig` fields). Bundled recipes (paper Table 1
 from __future__ import annotations
 
 import re
+import types
+import typing
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -90,14 +93,56 @@ def load_recipe(path: str, overrides: list[str]) -> dict[str, Any]:
     return recipe
 
 
-def training_config(recipe: dict[str, Any]) -> Any:
-    """The recipe's `training` section as a `GroundVTSSFTConfig` (`deepspeed: zero2|zero3` -> the bundled file)."""
+def _basic_types(hint: Any) -> tuple[set[type], bool]:
+    """The plain types (bool/int/float/str) a field annotation allows, and whether it allows None."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return {a for a in args if a in (bool, int, float, str)}, type(None) in args
+
+
+def check_training_values(values: dict[str, Any]) -> None:
+    """Refuse `training` values of the wrong type (`learning_rate=abc`) with the key, before anything loads."""
+    from groundvts.trainers import GroundVTSSFTConfig
+
+    hints = typing.get_type_hints(GroundVTSSFTConfig)
+    for name, value in values.items():
+        allowed, optional = _basic_types(hints.get(name, Any))
+        if not allowed or str in allowed or (value is None and optional):
+            continue
+        if allowed == {bool} and not isinstance(value, bool):
+            raise RecipeError(f"training.{name}={value!r}: expected true or false.")
+        numeric = allowed & {int, float}
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            kind = "an integer" if numeric == {int} else "a number"
+            raise RecipeError(f"training.{name}={value!r}: expected {kind} (e.g. --set training.{name}=...).")
+        if numeric == {int} and isinstance(value, float) and not value.is_integer():
+            raise RecipeError(f"training.{name}={value!r}: expected an integer.")
+
+
+def _no_accelerator() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def training_config(recipe: dict[str, Any], log: Callable[[str], None] | None = None) -> Any:
+    """The recipe's `training` section as a `GroundVTSSFTConfig` (`deepspeed: zero2|zero3` -> the bundled file).
+
+    Without a GPU, a recipe that asks for bf16/fp16 and does not set `use_cpu` trains on the CPU in float32 (the
+    bundled recipes are written for GPUs), with a note to `log`; `--set training.use_cpu=true` keeps bf16 on CPU.
+    """
     from groundvts.trainers import GroundVTSSFTConfig
 
     values = dict(recipe["training"])
+    check_training_values(values)
     if values.get("deepspeed") in ("zero2", "zero3"):
         values["deepspeed"] = str(RECIPES_DIR / "deepspeed" / f"{values['deepspeed']}.json")
+    half = [name for name in ("bf16", "fp16") if values.get(name)]
+    if half and "use_cpu" not in values and _no_accelerator():
+        values.update(use_cpu=True, bf16=False, fp16=False)
+        if log is not None:
+            log(f"no GPU found: training on the CPU in float32 (the recipe asks for {half[0]}; "
+                f"--set training.use_cpu=true keeps {half[0]} on the CPU)")
     try:
         return GroundVTSSFTConfig(**values)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # an unknown field, or a value TrainingArguments refuses
         raise RecipeError(f"`training` section: {error}") from None

@@ -1,7 +1,9 @@
-"""One training stage from a loaded recipe: `prepare` builds its trainer, `run` trains it and saves the result."""
+"""One training stage from a loaded recipe: `prepare` builds its trainer, `resolve_resume` finds the checkpoint to
+continue, `run` trains it and saves the result."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ def prepare(recipe: dict[str, Any], log: Callable[[str], None] | None = None) ->
     from groundvts.trainers import GroundVTSTrainer
     from groundvts.trainers.loading import load_model_and_processor
 
-    args = training_config(recipe)  # before the model: DeepSpeed ZeRO-3 must see the config first
+    args = training_config(recipe, log=log)  # before the model: DeepSpeed ZeRO-3 must see the config first
     if args.stage in (0, 1) and recipe.get("adapter"):
         raise RecipeError(f"Stage {args.stage} trains full weights, not an adapter; remove `adapter` from the recipe.")
     dataset = load_training_dataset(recipe["data"], log=log)
@@ -27,6 +29,33 @@ def prepare(recipe: dict[str, Any], log: Callable[[str], None] | None = None) ->
         recipe["model"], recipe.get("vts"), recipe.get("model_dtype", "auto"), recipe.get("adapter")
     )
     return GroundVTSTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+
+
+def resolve_resume(recipe: dict[str, Any], resume: str | bool | None) -> tuple[str | None, str | None]:
+    """(checkpoint folder to continue, a line saying which) for `--resume` (True: the last one in the stage's
+    output_dir; a path: that one), or (None, None). Raises RecipeError when there is no such checkpoint."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not resume:
+        return None, None
+    output_dir = recipe["training"].get("output_dir")
+    if resume is True:
+        found = get_last_checkpoint(output_dir) if output_dir and Path(output_dir).is_dir() else None
+        if found is None:
+            raise RecipeError(
+                f"--resume: no checkpoint-* folder in {output_dir}, so there is nothing to continue. Run without "
+                "--resume to start the stage, or pass --resume CHECKPOINT_FOLDER."
+            )
+        checkpoint = Path(found)
+    else:
+        checkpoint = Path(resume)
+        if not (checkpoint / "trainer_state.json").is_file():
+            raise RecipeError(
+                f"--resume {resume}: not a training checkpoint (no trainer_state.json); pass a checkpoint-* folder "
+                f"of an earlier run, or --resume alone for the last one in {output_dir}."
+            )
+    step = json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", "?")
+    return str(checkpoint), f"resuming from {checkpoint} (step {step})"
 
 
 def run(trainer: Any, resume: str | bool | None = None) -> Path:
