@@ -79,3 +79,40 @@ def test_bad_input_exits_2_with_a_message(argv, message, capsys):
 def test_merge_refuses_a_folder_without_adapter(tmp_path, capsys):
     assert merge_lora.main(["--base", str(tmp_path), "--adapter", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "adapter_config.json" in capsys.readouterr().err
+
+
+def test_values_of_the_wrong_type_and_a_resume_without_checkpoint_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    from groundvts.scripts.training import stage
+
+    monkeypatch.setattr(stage, "prepare", lambda *a, **k: pytest.fail("got past the checks"))
+    cases = {
+        "learning rate": (["--set", "training.learning_rate=abc"], "training.learning_rate='abc': expected a number"),
+        "steps": (["--set", "training.max_steps=ten"], "expected an integer"),
+        "resume, nothing saved": (["--set", f"training.output_dir={tmp_path / 'out'}", "--resume"], "no checkpoint-*"),
+        "resume, not a checkpoint": (["--resume", str(tmp_path)], "not a training checkpoint"),
+    }
+    for name, (extra, message) in cases.items():
+        assert train_cli.main(["groundvts-q-stage1", "--set", "training.use_cpu=true", *extra]) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (name, err)
+
+
+def test_resume_names_the_checkpoint_it_continues(tmp_path):
+    from groundvts.scripts.training.stage import resolve_resume
+
+    for step in (5, 10):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    recipe = {"training": {"output_dir": str(tmp_path)}}
+    assert resolve_resume(recipe, True) == (str(tmp_path / "checkpoint-10"), f"resuming from {tmp_path / 'checkpoint-10'} (step 10)")
+    assert resolve_resume(recipe, str(tmp_path / "checkpoint-5"))[1].endswith("(step 5)")
+    assert resolve_resume(recipe, None) == (None, None)
+
+
+def test_bf16_recipes_train_in_float32_on_a_machine_without_gpu(monkeypatch):
+    monkeypatch.setattr(train, "_no_accelerator", lambda: True)
+    notes = []
+    args = train.training_config(train.load_recipe("groundvts-q-stage3", []), log=notes.append)
+    assert args.use_cpu and not args.bf16 and "float32" in notes[0]
+    kept = train.training_config(train.load_recipe("groundvts-q-stage3", ["training.use_cpu=true"]))
+    assert kept.bf16  # asked for explicitly
