@@ -27,6 +27,7 @@ from trl import SFTTrainer
 
 from .collator import GroundVTSVideoCollator
 from .config import GroundVTSSFTConfig
+from .model_card import stage_model_card
 from .stages import StageCallback, lora_config
 
 
@@ -80,6 +81,8 @@ class GroundVTSTrainer(SFTTrainer):
         callbacks (list of [`~transformers.TrainerCallback`], *optional*):
             Callbacks to add. A [`StageCallback`] always comes first: it freezes everything the stage does not train
             before the optimizer is built and checks the trainable set again when training begins.
+        dataset_name (`str`, *optional*):
+            The training data (a Hub dataset id or a path), named in the model card the trainer writes.
         kwargs:
             Passed on to [`~trl.SFTTrainer`] (`eval_dataset`, `compute_metrics`, `optimizers`, ...).
 
@@ -125,8 +128,10 @@ class GroundVTSTrainer(SFTTrainer):
         data_collator: Any = None,
         peft_config: PeftConfig | None = None,
         callbacks: list | None = None,
+        dataset_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.dataset_name = dataset_name
         if not isinstance(args, GroundVTSSFTConfig):
             args = as_groundvts_config(args)
         if args.stage in (0, 1) and (peft_config is not None or _is_peft_model(model)):
@@ -147,6 +152,33 @@ class GroundVTSTrainer(SFTTrainer):
             callbacks=[StageCallback(args.stage, args.freeze), *(callbacks or [])],
             **kwargs,
         )
+
+    def create_model_card(
+        self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None
+    ) -> None:
+        # TRL's card calls a local base model "None" and says nothing of the stage: write GroundVTS's instead.
+        if not self.is_world_process_zero():
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        adapter = _is_peft_model(model)
+        config = model.get_base_model().config if adapter else model.config
+        base = next(iter(model.peft_config.values())).base_model_name_or_path if adapter else config.name_or_path
+        args = self.args
+        settings = {
+            "stage": args.stage, "learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs,
+            "max_steps": args.max_steps if args.max_steps > 0 else None,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "lora_r / lora_alpha / lora_dropout": f"{args.lora_r} / {args.lora_alpha} / {args.lora_dropout}" if adapter else None,
+            "vts_keep_ratio": getattr(config, "vts_keep_ratio", None), "vts_strategy": getattr(config, "vts_strategy", None),
+            "video sampling": args.video_kwargs() or None, "bf16": args.bf16,
+        }
+        card = stage_model_card(
+            model_name=model_name or Path(args.output_dir).name, stage=args.stage, base_model=base or None,
+            dataset=dataset_name or self.dataset_name, adapter=adapter, settings=settings,
+        )
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.output_dir) / "README.md").write_text(card, encoding="utf-8")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs["use_cache"] = False

@@ -28,7 +28,10 @@ def prepare(recipe: dict[str, Any], log: Callable[[str], None] | None = None) ->
     model, processor = load_model_and_processor(
         recipe["model"], recipe.get("vts"), recipe.get("model_dtype", "auto"), recipe.get("adapter")
     )
-    return GroundVTSTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    return GroundVTSTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=processor,
+        dataset_name=str(recipe["data"].get("name") or recipe["data"]["path"]),
+    )
 
 
 def resolve_resume(recipe: dict[str, Any], resume: str | bool | None) -> tuple[str | None, str | None]:
@@ -68,4 +71,5 @@ def run(trainer: Any, resume: str | bool | None = None) -> Path:
     trainer.save_model(output_dir)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(output_dir)
+        trainer.create_model_card(model_name=Path(output_dir).name)  # GroundVTS's card, not TRL's
     return Path(output_dir)

@@ -145,3 +145,14 @@ def test_merge_refuses_an_existing_output_unless_overwrite(stages, capsys):
     assert (merged / "config.json").is_file()
     assert merge_lora.main(["--base", str(s1), "--adapter", str(s3), "--output", str(s3)]) == 2
     assert "the base or the adapter" in capsys.readouterr().err
+
+
+def test_stage_outputs_carry_the_groundvts_card_from_the_run(stages, grounding_jsonl, llava_video_json):
+    s0, s1, s2, s3, _ = stages
+    one = (s1 / "README.md").read_text()
+    assert "GroundVTS stage 1, VTS warm-up" in one and "fine-tuned version of None" not in one
+    assert f"from `{s0}`" in one and f"on `{llava_video_json[0]}`" in one and "library_name: transformers" in one
+    three = (s3 / "README.md").read_text()
+    assert "GroundVTS stage 3, grounding fine-tuning" in three and "library_name: peft" in three
+    assert f"groundvts merge --base {s1} --adapter" in three and f"on `{grounding_jsonl}`" in three
+    assert "base_model:" not in three  # a local folder is named in the text, not linked as a Hub id
