@@ -48,3 +48,17 @@ def check_video_call_kwargs(kwargs: Mapping[str, Any]) -> None:
         for name in _POSITIVE_VIDEO_ARGS:
             if source.get(name) is not None:
                 check_positive(source[name], name)
+
+
+def check_videos_given(text: Any, videos: Any, video_token: str) -> None:
+    """A prompt with a video placeholder needs its video. The usual cause is TRL's `SFTTrainer` preparing a
+    messages+videos dataset itself (it renders the chat template without the videos): say what it needs."""
+    texts = [text] if isinstance(text, str) else list(text or [])
+    if videos is None and any(isinstance(t, str) and video_token in t for t in texts):
+        raise ValueError(
+            f"The prompt holds a video placeholder ({video_token}) but no video was passed: call the processor with "
+            "videos=[path, ...]. Training with TRL's SFTTrainer? It does not feed videos itself: use "
+            "groundvts.trainers.GroundVTSTrainer, or give SFTTrainer these three settings: "
+            "data_collator=GroundVTSVideoCollator(processor) and, in its SFTConfig, remove_unused_columns=False and "
+            'dataset_kwargs={"skip_prepare_dataset": True} (see docs/training.md).'
+        )

@@ -20,7 +20,7 @@ from transformers.models.internvl.processing_internvl import InternVLProcessor
 from transformers.processing_utils import ProcessingKwargs, VideosKwargs
 from transformers.utils import logging
 
-from .input_checks import check_video_call_kwargs
+from .input_checks import check_video_call_kwargs, check_videos_given
 from .query_mask import (
     build_query_mask,
     like_input_ids,
@@ -73,6 +73,7 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         if text is None:
             raise ValueError("`text` is required: pass the prompt rendered with `apply_chat_template`.")
         check_video_call_kwargs(kwargs)
+        check_videos_given(text, videos, self.video_token)
         texts = [text] if isinstance(text, str) else list(text)
         unrequested = request_alignment_outputs(kwargs)
         want_metadata = kwargs.get("return_metadata") or (kwargs.get("videos_kwargs") or {}).get("return_metadata")

@@ -17,7 +17,7 @@ from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProce
 from transformers.processing_utils import ProcessingKwargs, VideosKwargs
 from transformers.utils import logging
 
-from .input_checks import check_positive, check_video_call_kwargs
+from .input_checks import check_positive, check_video_call_kwargs, check_videos_given
 from .query_mask import build_query_mask, like_input_ids, request_alignment_outputs, special_token_strings
 from .video_sampling import (
     FrameChoice,
@@ -58,6 +58,7 @@ class GroundVTSQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
     def __call__(self, images=None, text=None, videos=None, **kwargs):
         """Stock Qwen2.5-VL outputs plus `query_mask` (same shape and type as `input_ids`)."""
         check_video_call_kwargs(kwargs)
+        check_videos_given(text, videos, self.video_token)
         texts = None if text is None else ([text] if isinstance(text, str) else list(text))
         unrequested = request_alignment_outputs(kwargs) if texts is not None else []
         outputs = super().__call__(images=images, text=text, videos=videos, **kwargs)

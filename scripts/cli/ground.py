@@ -81,12 +81,13 @@ def build_parser() -> CommandParser:
     )
 
 
-def _info(message: str) -> None:
-    # Informational lines go to stderr, so that stdout is only the result (valid JSON with --json).
-    print(message, file=sys.stderr)
-
-
 def _run(target: GroundTarget, output: GroundOutput, model_settings: ModelSettings, sampling: SamplingSettings) -> int:
+    # With --json, informational lines go to stderr so that stdout is one valid JSON document.
+    stream = sys.stderr if output.json else sys.stdout
+
+    def _info(message: str) -> None:
+        print(message, file=stream)
+
     video, query, truth = target.video, target.query, output.truth
     if target.demo is not None:
         examples = demo_examples()
@@ -117,7 +118,7 @@ def _run(target: GroundTarget, output: GroundOutput, model_settings: ModelSettin
     else:
         print(describe(result, truth))
         if output.plot is not None:
-            _info(f"figure: {output.plot}")
+            print(f"figure: {output.plot}")
     return 0
 
 
