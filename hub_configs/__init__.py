@@ -43,6 +43,17 @@ def tiny_model_dir() -> Path:
     return TINY_MODEL_DIR
 
 
+# The name that stands for the bundled model wherever a model folder or Hub id is expected (`--model`, recipes).
+TINY_MODEL_NAME = "groundvts-tiny"
+
+
+def resolve_model_name(path_or_id: str | Path) -> str:
+    """`groundvts-tiny` -> the bundled model's folder (unless a folder of that name exists here); else unchanged."""
+    if str(path_or_id) == TINY_MODEL_NAME and not Path(TINY_MODEL_NAME).exists():
+        return str(tiny_model_dir())
+    return str(path_or_id)
+
+
 def demo_examples() -> list[DemoExample]:
     """The bundled held-out synthetic videos (examples/examples.json), in file order."""
     rows = json.loads(TINY_EXAMPLES_FILE.read_text())

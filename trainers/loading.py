@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from groundvts.hub_configs import resolve_model_name
 from groundvts.hub_configs.backbones import BACKBONES, GROUNDVTS_MODEL_TYPES
 from groundvts.hub_configs.backbones import model_type_of as model_type_of  # re-exported: scripts import it here
 from groundvts.modeling.vts import validate_vts_config
@@ -82,6 +83,7 @@ def load_model_and_processor(
 ) -> tuple[Any, Any]:
     """GroundVTS model (see `load_model`; PEFT-wrapped and trainable when `adapter` is given) and our processor,
     built from the processor files of `path` (stock Qwen2.5-VL / InternVL ones included)."""
+    path = resolve_model_name(path)  # `groundvts-tiny`: the bundled model
     model_type, (_, _, processor_class) = classes_for(path)
     model = load_model(path, vts_settings, dtype)
     # The tokenizer reads config.json through AutoConfig, which needs the checkpoint's own config code.

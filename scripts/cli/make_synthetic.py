@@ -20,6 +20,10 @@ Each split has its own seed derived from --seed, and each video its own from tha
 byte-identical annotation files and identical decoded frames, and adding videos to a split keeps the first ones.
 
     groundvts make-synthetic data/synthetic --num-train 300 --num-val 50 --num-test 100
+    groundvts make-synthetic data/tiny --preset groundvts-tiny    # videos the bundled GroundVTS-tiny knows
+
+`--preset groundvts-tiny` gives the scenes GroundVTS-tiny was trained on (those of `groundvts synthetic-benchmark`:
+56x56 px, one shape, appears/disappears); scene flags given with it still override it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundvts.scripts.cli._parser import CommandParser
-from groundvts.scripts.cli._scene_args import add_scene_arguments, scene_kwargs
+from groundvts.scripts.cli._scene_args import add_scene_arguments, scene_defaults, scene_kwargs
+from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
+
+# Named scene sets: `groundvts-tiny` is what the bundled model was trained on (the synthetic benchmark's scenes).
+PRESETS = {"default": {}, "groundvts-tiny": BENCHMARK_SCENES}
 
 
 @dataclass
@@ -47,16 +55,29 @@ class MakeSyntheticArguments:
     num_test: int = field(default=100, metadata={"help": "test videos (default 100)"})
     crf: int = field(default=0, metadata={"help": "x264 quality, 0 = lossless (default 0)"})
     overwrite: bool = field(default=False, metadata={"help": "replace earlier output in a non-empty folder"})
+    preset: str = field(
+        default="default",
+        metadata={"choices": tuple(PRESETS), "help": "scene preset: default, or groundvts-tiny (what the bundled "
+                  "model knows); scene flags override it"},
+    )
 
 
-def build_parser() -> CommandParser:
+def build_parser(preset: str = "default") -> CommandParser:
     # RawDescriptionHelpFormatter: the help texts already state their defaults, as they always did.
     parser = CommandParser(
         [MakeSyntheticArguments], prog="groundvts make-synthetic", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_scene_arguments(parser)
+    parser.set_defaults(**scene_defaults(PRESETS.get(preset, {})))
     return parser
+
+
+def _preset_in(argv: list[str] | None) -> str:
+    """The --preset value of `argv` (read first: it sets the defaults of the scene flags)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--preset", default="default")
+    return early.parse_known_args(sys.argv[1:] if argv is None else argv)[0].preset
 
 
 def _make(args: MakeSyntheticArguments, scenes: argparse.Namespace) -> None:
@@ -72,7 +93,7 @@ def _make(args: MakeSyntheticArguments, scenes: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return build_parser().run(argv, lambda args, scenes: _make(args, scenes))
+    return build_parser(_preset_in(argv)).run(argv, lambda args, scenes: _make(args, scenes))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ from pathlib import Path
 from groundvts.scripts.cli._errors import run_command
 from groundvts.scripts.cli._parser import CommandParser
 from groundvts.scripts.cli._scene_args import add_scene_arguments, scene_defaults, scene_kwargs
+from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 from groundvts.scripts.data.synthetic.benchmark import (
-    BENCHMARK_SCENES,
     SyntheticBudget,
     SyntheticSettings,
     results_table,

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from groundvts.hub_configs import resolve_model_name
 from groundvts.hub_configs.backbones import BACKBONES, GROUNDVTS_MODEL_TYPES, model_type_of
 from groundvts.modeling.vts import VTS_STRATEGIES
 from groundvts.processing.input_checks import check_keep_ratio
@@ -196,7 +197,7 @@ class ModelSettings:
             check_keep_ratio(self.keep_ratio, "keep_ratio")
         _check_strategy(self.strategy)
         if self.model is not None:
-            self.model = str(self.model)
+            self.model = resolve_model_name(self.model)  # `groundvts-tiny`: the bundled model
         if self.device is not None:
             check_device(self.device)
 

@@ -127,8 +127,9 @@ def _no_accelerator() -> bool:
 def training_config(recipe: dict[str, Any], log: Callable[[str], None] | None = None) -> Any:
     """The recipe's `training` section as a `GroundVTSSFTConfig` (`deepspeed: zero2|zero3` -> the bundled file).
 
-    Without a GPU, a recipe that asks for bf16/fp16 and does not set `use_cpu` trains on the CPU in float32 (the
-    bundled recipes are written for GPUs), with a note to `log`; `--set training.use_cpu=true` keeps bf16 on CPU.
+    Without a GPU, a recipe that does not set `use_cpu` trains on the CPU in float32 (the bundled recipes ask for
+    bf16, written for GPUs; so does SFTConfig's default), with a note to `log`; `--set training.use_cpu=true` keeps
+    bf16 on the CPU.
     """
     from groundvts.trainers import GroundVTSSFTConfig
 
@@ -136,12 +137,12 @@ def training_config(recipe: dict[str, Any], log: Callable[[str], None] | None = 
     check_training_values(values)
     if values.get("deepspeed") in ("zero2", "zero3"):
         values["deepspeed"] = str(RECIPES_DIR / "deepspeed" / f"{values['deepspeed']}.json")
-    half = [name for name in ("bf16", "fp16") if values.get(name)]
-    if half and "use_cpu" not in values and _no_accelerator():
+    if "use_cpu" not in values and _no_accelerator():
+        # SFTConfig's own default is bf16 too, so this applies whether or not the recipe names it.
         values.update(use_cpu=True, bf16=False, fp16=False)
         if log is not None:
-            log(f"no GPU found: training on the CPU in float32 (the recipe asks for {half[0]}; "
-                f"--set training.use_cpu=true keeps {half[0]} on the CPU)")
+            log("no GPU found: training on the CPU in float32 (--set training.use_cpu=true keeps the recipe's "
+                "bf16 / fp16 on the CPU)")
     try:
         return GroundVTSSFTConfig(**values)
     except (TypeError, ValueError) as error:  # an unknown field, or a value TrainingArguments refuses

@@ -12,7 +12,7 @@ from groundvts.scripts.cli import ground as ground_cli
 from groundvts.scripts.cli import infer
 from groundvts.scripts.inference import evaluation as evaluate_predictions
 from groundvts.scripts.data.synthetic.videos import make_synthetic_benchmark
-from groundvts.scripts.data.synthetic.benchmark import BENCHMARK_SCENES
+from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 from groundvts.scripts.data.synthetic.tower import target_token_recall
 from isolated import run_isolated
 

@@ -20,6 +20,7 @@ from typing import Any
 from datasets import Dataset
 
 from groundvts.processing.prompts import assistant_turn, user_turn
+from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
@@ -30,12 +31,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 BASE_FPS = 2.0
 KEEP_RATIO = 0.5
-# The benchmark's scenes: one object that appears or disappears, large enough for a 56-px, 1-block tower to see
-# (with distractors the tiny base model has not learnt to ground yet: docs/synthetic_findings.md).
-BENCHMARK_SCENES: dict[str, Any] = dict(
-    width=56, height=56, min_duration=8.0, max_duration=12.0, event_types=("appear", "disappear"),
-    min_distractors=0, max_distractors=0, distractor_event_prob=0.0, shape_size=17.0,
-)
 
 
 def _knob(default: Any, text: str) -> Any:
