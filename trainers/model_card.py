@@ -7,6 +7,7 @@ next command (the next stage, or `groundvts merge`). Every value comes from the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,51 @@ import yaml
 STAGE_NAMES = {0: "base (from scratch)", 1: "VTS warm-up", 2: "joint LoRA", 3: "grounding fine-tuning"}
 
 
-def _front_matter(base_model: str | None, dataset: str | None, adapter: bool) -> str:
-    meta: dict[str, Any] = {
-        "library_name": "peft" if adapter else "transformers",
-        "pipeline_tag": "video-text-to-text",
-        "tags": ["groundvts", "video-temporal-grounding", "visual-token-sampling", "trl", "sft"]
-        + (["lora"] if adapter else []),
-    }
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def is_hub_id(name: str | None) -> bool:
+    """Whether `name` reads as a Hub repo id (`org/name`) rather than a local path."""
+    return bool(name) and not Path(str(name)).exists() and bool(_HUB_ID.match(str(name)))
+
+
+def read_card_metadata(folder: str | Path) -> dict[str, Any]:
+    """The YAML front matter of `folder/README.md` ({} without one): how `groundvts release` learns the lineage."""
+    path = Path(folder) / "README.md"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return {}
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1])
+    except (yaml.YAMLError, IndexError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def lineage(start: str | None, dataset: str | None) -> tuple[str | None, list[str]]:
+    """(the Hub model a run's chain started from, the Hub datasets of the chain): a local `start` folder passes on
+    the `base_model` and `datasets` of its own card; this run's `dataset` is added when it is a Hub id."""
+    earlier = {} if start is None or is_hub_id(start) else read_card_metadata(start)
+    base = start if is_hub_id(start) else earlier.get("base_model")
+    datasets = list(earlier.get("datasets") or [])
+    if is_hub_id(dataset) and dataset not in datasets:
+        datasets.append(dataset)
+    return base, datasets
+
+
+def _front_matter(base_model: str | None, datasets: list[str], library: str, tags: list[str]) -> str:
+    meta: dict[str, Any] = {"library_name": library, "pipeline_tag": "video-text-to-text", "tags": tags}
     # The Hub links base_model / datasets: only ids belong there, local folders are named in the text.
-    if base_model and not Path(base_model).exists():
+    if base_model:
         meta["base_model"] = base_model
-    if dataset and not Path(dataset).exists():
-        meta["datasets"] = [dataset]
+    if datasets:
+        meta["datasets"] = datasets
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
+
+
+_TAGS = ["groundvts", "video-temporal-grounding", "visual-token-sampling"]
 
 
 def stage_model_card(
@@ -57,11 +90,29 @@ def stage_model_card(
             f"processor = AutoProcessor.from_pretrained(\"{model_name}\", trust_remote_code=True)\n```\n"
         )
     rows = "\n".join(f"| `{key}` | {value} |" for key, value in settings.items() if value is not None)
+    tags = _TAGS + ["trl", "sft"] + (["lora"] if adapter else [])
+    front_matter = _front_matter(*lineage(base_model, dataset), "peft" if adapter else "transformers", tags)
     return (
-        f"{_front_matter(base_model, dataset, adapter)}\n# {title}\n\n"
+        f"{front_matter}\n# {title}\n\n"
         f"This folder holds {kind} of GroundVTS training stage {stage} ({STAGE_NAMES.get(stage, '')}), trained "
         f"{origin}{data} with `GroundVTSTrainer` (TRL's `SFTTrainer` for video conversations). GroundVTS keeps the "
         "visual tokens most relevant to the question (Visual Token Sampling) before the language model.\n\n"
         f"## Next step\n\n{following}\n## Load\n\n{load}\n## Training settings\n\n| setting | value |\n|---|---|\n"
         f"{rows}\n"
+    )
+
+
+def merged_model_card(base: str, adapter: str, output_name: str) -> str:
+    """The README.md of `groundvts merge`'s output: the adapter run's lineage, and how it was made."""
+    meta = read_card_metadata(adapter) or read_card_metadata(base)
+    base_model, datasets = meta.get("base_model"), list(meta.get("datasets") or [])
+    return (
+        f"{_front_matter(base_model, datasets, 'transformers', _TAGS)}\n# {output_name}\n\n"
+        f"A standalone GroundVTS checkpoint: the LoRA adapter `{adapter}` merged into `{base}` (the VTS module and "
+        "projector the adapter trained replace the base's). Load it with `trust_remote_code=True`:\n\n"
+        "```python\nfrom transformers import AutoModelForImageTextToText, AutoProcessor\n\n"
+        f"model = AutoModelForImageTextToText.from_pretrained(\"{output_name}\", trust_remote_code=True)\n"
+        f"processor = AutoProcessor.from_pretrained(\"{output_name}\", trust_remote_code=True)\n```\n\n"
+        f"Publish it with `groundvts release {output_name} --repo-id ORG/NAME` (the card's base model and datasets "
+        "come from this lineage, or from --base-model / --datasets).\n"
     )

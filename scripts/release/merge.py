@@ -36,6 +36,7 @@ def merge_adapter(
     from peft import PeftModel
 
     from groundvts.trainers.loading import load_model_and_processor
+    from groundvts.trainers.model_card import merged_model_card
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json); pass a stage 2/3 output.")
@@ -51,4 +52,6 @@ def merge_adapter(
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(output)
     processor.save_pretrained(output)
+    card = merged_model_card(str(base), str(adapter), output.name)
+    (output / "README.md").write_text(card, encoding="utf-8")
     return Path(output)

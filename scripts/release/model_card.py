@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ from groundvts.evaluate_metrics.model_card import BENCHMARKS, eval_results_from_
 from groundvts.hub_configs.backbones import Backbone
 from groundvts.processing.prompts import GROUNDING_EVAL_PROMPT
 
-TRAINING_DATASETS = ["lmms-lab/LLaVA-Video-178K", "Florence123/Grounding-FT-70K"]  # paper Tab. 13
 PAPER_URL = "https://arxiv.org/abs/2604.02093"
 CITATION = """@article{fan2026groundvts,
   title={GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video Temporal Grounding},
@@ -45,12 +44,13 @@ class ReleaseError(ValueError):
 class CardInputs:
     repo_id: str
     backbone: Backbone
-    base_model: str
+    base_model: str | None  # from the training run's card or --base-model; never guessed
     license: str
     config: Any  # the released model's config
     video_settings: dict[str, Any]
     generation: Any  # GenerationConfig
     eval_results: list[EvalResult]
+    datasets: list[str] = field(default_factory=list)  # training datasets (Hub ids), from the run or --datasets
 
 
 def read_result_splits(paths: list[str | Path]) -> dict[str, str]:
@@ -140,7 +140,7 @@ def build_model_card(inputs: CardInputs) -> ModelCard:
         name, inputs.eval_results,
         license=inputs.license, library_name="transformers", pipeline_tag="video-text-to-text",
         base_model=inputs.base_model,
-        datasets=list(dict.fromkeys(TRAINING_DATASETS + hub_datasets)),
+        datasets=list(dict.fromkeys(inputs.datasets + hub_datasets)) or None,
         tags=["groundvts", "video-temporal-grounding", "moment-retrieval", "highlight-detection",
               "visual-token-sampling", inputs.backbone.tag, "custom_code"],
     )
@@ -156,13 +156,19 @@ def _intro(name: str, inputs: CardInputs) -> str:
     return (
         f"# {name}\n\n"
         f"**{inputs.backbone.name}** from *GroundVTS: Visual Token Sampling in Multimodal Large Language Models for Video "
-        f"Temporal Grounding* (CVPR 2026, [arXiv:2604.02093]({PAPER_URL})): [{inputs.base_model}]"
-        f"(https://huggingface.co/{inputs.base_model}) with query-guided Visual Token Sampling (VTS). Given a video "
+        f"Temporal Grounding* (CVPR 2026, [arXiv:2604.02093]({PAPER_URL})): {_base(inputs)} with query-guided Visual "
+        "Token Sampling (VTS). Given a video "
         "and a sentence, it answers when the sentence happens (\"6.0 to 12.0 seconds\"). VTS scores every visual "
         "token against the question and only the top ρ share reaches the language model; the others are removed "
         "from the sequence and its KV cache, and the kept tokens keep their original positions.\n\n"
         "The model code is in this repository: load it with `trust_remote_code=True`."
     )
+
+
+def _base(inputs: CardInputs) -> str:
+    if inputs.base_model:
+        return f"[{inputs.base_model}](https://huggingface.co/{inputs.base_model})"
+    return f"a {inputs.backbone.name} video LLM (its base model was not recorded; see `--base-model`)"
 
 
 def _results_table(eval_results: list[EvalResult]) -> str:

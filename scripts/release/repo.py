@@ -28,6 +28,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from groundvts.hub_configs.backbones import BACKBONES, Backbone, read_config
 from groundvts.scripts.release.hub import UploadError
+from groundvts.trainers.model_card import read_card_metadata
 from groundvts.scripts.release.model_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
 
 # Paper video settings (field notes §3.2) and evaluation decoding (greedy; answers are short spans).
@@ -53,7 +54,14 @@ class ReleaseSettings:
     processor: Path | None = field(default=None, metadata={"help": "folder of the processor (default: CHECKPOINT_DIR)"})
     max_new_tokens: int = field(default=DEFAULT_MAX_NEW_TOKENS, metadata={"help": "generation length cap"})
     base_model: str | None = field(
-        default=None, metadata={"help": "base_model of the card (default: the backbone's Hub id)"}
+        default=None,
+        metadata={"help": "base_model of the card (default: the one the checkpoint's training run recorded in its "
+                  "README; none if unknown)"},
+    )
+    training_datasets: list[str] | None = field(
+        default=None,
+        metadata={"nargs": "+", "metavar": "HUB_ID",
+                  "help": "training datasets of the card (default: those the checkpoint's training run recorded)"},
     )
     license: str = field(default="apache-2.0", metadata={"help": "license of the card"})
     dtype: str = field(
@@ -88,6 +96,10 @@ class VideoOverrides:
     )
     image_size: int | None = field(
         default=None, metadata={"help": "GroundVTS-I frame size; must equal the vision tower's (paper: 448)"}
+    )
+    paper_video_settings: bool = field(
+        default=False,
+        metadata={"help": "start from the paper's video settings instead of the checkpoint processor's own"},
     )
 
 
@@ -185,16 +197,29 @@ def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str,
     return {"num_frames": num_frames, "frame_size_px": image_size}
 
 
-def release_video_settings(video: VideoOverrides, backbone: Backbone, config: Any) -> dict[str, Any]:
-    """The paper's video settings, overridden by `video`. GroundVTS-I frames must have the vision tower's input
-    size (448 px for InternVL3.5): pixel shuffle and the tokens per frame depend on it."""
+def processor_video_settings(processor: Any, backbone: Backbone) -> dict[str, Any]:
+    """The video settings the checkpoint's processor was saved with (what its model was trained and tested on)."""
+    video = processor.video_processor
     if backbone.name == "GroundVTS-Q":
-        return {k: getattr(video, k) if getattr(video, k) is not None else v for k, v in PAPER_QWEN_VIDEO.items()}
+        return {"fps": video.fps, "max_frames": video.max_frames, "max_pixels": video.size["longest_edge"]}
+    return {"num_frames": video.num_frames}
+
+
+def release_video_settings(
+    video: VideoOverrides, backbone: Backbone, config: Any, saved: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The checkpoint processor's `saved` video settings (the paper's with `paper_video_settings`, or when none are
+    given), overridden by `video`. GroundVTS-I frames must have the vision tower's input size (448 px for
+    InternVL3.5): pixel shuffle and the tokens per frame depend on it."""
+    paper = PAPER_QWEN_VIDEO if backbone.name == "GroundVTS-Q" else PAPER_INTERNVL_VIDEO
+    start = {**paper, **(saved or {})} if not video.paper_video_settings else dict(paper)
+    if backbone.name == "GroundVTS-Q":
+        return {k: getattr(video, k) if getattr(video, k) is not None else start[k] for k in PAPER_QWEN_VIDEO}
     size = config.vision_config.image_size
     tile = int(size[0] if isinstance(size, (list, tuple)) else size)
     if video.image_size is not None and video.image_size != tile:
         raise ReleaseError(f"--image-size {video.image_size} does not fit the vision tower, which takes {tile} px frames.")
-    frames = video.num_frames if video.num_frames is not None else PAPER_INTERNVL_VIDEO["num_frames"]
+    frames = video.num_frames if video.num_frames is not None else start["num_frames"]
     return {"num_frames": frames, "image_size": tile}
 
 
@@ -259,15 +284,18 @@ def build_release(
     processor = load_processor(settings.processor or checkpoint_dir, backbone)
     model = load_model(checkpoint_dir, backbone, settings.dtype)
     check_token_ids(model, processor, backbone)
-    video_settings = apply_video_settings(processor, backbone, release_video_settings(video, backbone, model.config))
+    saved = processor_video_settings(processor, backbone)
+    video_settings = apply_video_settings(processor, backbone, release_video_settings(video, backbone, model.config, saved))
     model.generation_config = generation_config(model, processor, settings.max_new_tokens)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)  # weights, config.json with auto_map, flat model code
     processor.save_pretrained(out_dir)  # tokenizer, pre-processors, flat processor code
+    recorded = read_card_metadata(checkpoint_dir)  # the lineage the training run wrote (stage / merge card)
     card = build_model_card(
         CardInputs(
-            repo_id=settings.repo_id, backbone=backbone, base_model=settings.base_model or backbone.base_model,
+            repo_id=settings.repo_id, backbone=backbone, base_model=settings.base_model or recorded.get("base_model"),
+            datasets=list(settings.training_datasets or recorded.get("datasets") or []),
             license=settings.license, config=model.config, video_settings=video_settings,
             generation=model.generation_config, eval_results=eval_results,
         )

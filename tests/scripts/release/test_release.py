@@ -5,6 +5,7 @@ upload goes to the right repo (faked HfApi); bad input exits with 2 and a messag
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,7 @@ def released(workspace):
         "--results", str(workspace["root"] / "nextgqa.json"),
         "--dataset", "charades_sta=test-org/charades-sta", "--split", "qvhighlights=test",
         "--fps", "1", "--max-frames", "6", "--max-pixels", "3136", "--max-new-tokens", "6",
+        "--base-model", "Qwen/Qwen2.5-VL-7B-Instruct", "--training-datasets", "lmms-lab/LLaVA-Video-178K",
     )
     assert release.main(args) == 0
     return out
@@ -107,6 +109,7 @@ def test_card_metadata_parses_and_model_index_equals_the_results(released):
     assert data.base_model == "Qwen/Qwen2.5-VL-7B-Instruct" and data.license == "apache-2.0"
     assert data.library_name == "transformers" and data.pipeline_tag == "video-text-to-text"
     assert "custom_code" in data.tags and "test-org/charades-sta" in data.datasets
+    assert "lmms-lab/LLaVA-Video-178K" in data.datasets
     found: dict[tuple, dict[str, float]] = {}
     for result in data.eval_results:
         found.setdefault((result.dataset_type, result.dataset_split), {})[result.metric_type] = result.metric_value
@@ -177,12 +180,35 @@ def test_released_folder_loads_in_a_fresh_process_and_matches_the_source(workspa
     assert child["answer"] == processor.decode(generated[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-def test_default_video_settings_are_the_papers(workspace, tmp_path):
+def test_default_video_settings_are_the_checkpoints_and_paper_ones_on_request(workspace, tmp_path):
+    saved = json.loads((workspace["checkpoint"] / "processor_config.json").read_text())["video_processor"]
     assert release.main(release_args(workspace, tmp_path / "out", "--dry-run")) == 0
     video = json.loads((tmp_path / "out" / "processor_config.json").read_text())["video_processor"]
-    assert (video["fps"], video["max_frames"], video["size"]["longest_edge"]) == (2.0, 128, 16384)
+    keys = lambda v: (v["fps"], v["max_frames"], v["size"]["longest_edge"])  # noqa: E731
+    assert keys(video) == keys(saved)  # what the model was trained with, not the paper's 7B settings
     assert json.loads((tmp_path / "out" / "generation_config.json").read_text())["max_new_tokens"] == 256
-    assert not ModelCard.load(tmp_path / "out" / "README.md").data.eval_results  # no results file, no model-index
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert not card.data.eval_results  # no results file, no model-index
+    assert card.data.base_model is None and not card.data.datasets and "not recorded" in card.text  # never guessed
+    assert release.main(release_args(workspace, tmp_path / "paper", "--dry-run", "--paper-video-settings")) == 0
+    video = json.loads((tmp_path / "paper" / "processor_config.json").read_text())["video_processor"]
+    assert keys(video) == (2.0, 128, 16384)
+
+
+def test_card_lineage_comes_from_the_training_run(workspace, tmp_path):
+    from groundvts.trainers.model_card import stage_model_card
+
+    checkpoint = tmp_path / "trained"
+    shutil.copytree(workspace["checkpoint"], checkpoint)
+    (checkpoint / "README.md").write_text(stage_model_card(
+        model_name="trained", stage=1, base_model="Qwen/Qwen2.5-VL-3B-Instruct", dataset="org/my-videos",
+        adapter=False, settings={}))
+    assert release.main([str(checkpoint), "--repo-id", REPO_ID, "--out-dir", str(tmp_path / "out"), "--dry-run"]) == 0
+    data = ModelCard.load(tmp_path / "out" / "README.md").data
+    assert data.base_model == "Qwen/Qwen2.5-VL-3B-Instruct" and data.datasets == ["org/my-videos"]
+    assert release.main([str(checkpoint), "--repo-id", REPO_ID, "--out-dir", str(tmp_path / "flag"), "--dry-run",
+                         "--base-model", "org/other"]) == 0
+    assert ModelCard.load(tmp_path / "flag" / "README.md").data.base_model == "org/other"
 
 
 def test_upload_creates_the_repo_and_uploads_the_folder(workspace, tmp_path, monkeypatch):
@@ -283,14 +309,14 @@ def test_groundvts_i_release_takes_the_vision_tower_frame_size(tmp_path, capsys)
     GroundVTSInternVLForConditionalGeneration(config).save_pretrained(tmp_path / "checkpoint")
     processor.save_pretrained(tmp_path / "processor")
     args = [str(tmp_path / "checkpoint"), "--repo-id", "org/groundvts-i-tiny", "--processor", str(tmp_path / "processor"),
-            "--dry-run"]
+            "--dry-run", "--base-model", "OpenGVLab/InternVL3_5-8B-HF"]
     assert release.main(args + ["--out-dir", str(tmp_path / "bad"), "--image-size", "448"]) == 2
     assert "takes 56 px frames" in capsys.readouterr().err
     assert release.main(args + ["--out-dir", str(tmp_path / "out")]) == 0
     video = json.loads((tmp_path / "out" / "processor_config.json").read_text())["video_processor"]
-    assert video["num_frames"] == 16 and (video["size"]["height"], video["size"]["width"]) == (56, 56)
+    assert video["num_frames"] == 4 and (video["size"]["height"], video["size"]["width"]) == (56, 56)  # the saved 4
     card = ModelCard.load(tmp_path / "out" / "README.md")
-    assert card.data.base_model == "OpenGVLab/InternVL3_5-8B-HF" and "16 frames of 56×56 px" in card.text
+    assert card.data.base_model == "OpenGVLab/InternVL3_5-8B-HF" and "4 frames of 56×56 px" in card.text
     assert json.loads((tmp_path / "out" / "config.json").read_text())["auto_map"]["AutoModel"].endswith("GroundVTSInternVLModel")
 
 
