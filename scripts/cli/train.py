@@ -5,13 +5,19 @@
     groundvts train RECIPE.yaml --resume                 # continue from the last checkpoint in output_dir
     accelerate launch --config_file trainers/recipes/accelerate/zero2.yaml -m groundvts.scripts.cli train RECIPE.yaml
 
+Stages (`training.stage`): 0 base, every weight trains (backbones trained from scratch, e.g. the tiny synthetic
+model), 1 VTS warm-up, 2 joint LoRA, 3 grounding fine-tuning (the paper's three start at 1).
+`groundvts-tiny-finetune` fine-tunes the bundled GroundVTS-tiny on your own messages+videos file on a CPU.
+
 A recipe names the backbone, the model to start from (plain backbone weights for stage 1, the stage-1 output
 later), an optional LoRA adapter to continue (stage 3 continues stage 2), the VTS settings, the data and the
 training arguments (`GroundVTSSFTConfig` fields). Bundled recipes (paper Table 13) are in trainers/recipes/;
 `--list-recipes` prints them. Each stage is its own run; merge the final adapter with `groundvts merge`.
 
-Data formats: `grounding_ft` (a `groundvts build-data` output folder, or a .json/.jsonl of records with
-`messages` and `videos`) and `llava_video` (LLaVA-Video-178K-style json plus `video_root`).
+Data formats (`data.format`, detected when left out): `grounding_ft` (a `groundvts build-data` output folder, or a
+.json/.jsonl of records with `messages` and `videos`) and `llava_video` (LLaVA-Video-178K-style json plus
+`video_root`). Every record is checked before step 1 and bad ones are listed by file:line; `data.bad_records=skip`
+trains without them. Without a GPU, training runs on the CPU in float32 unless `training.use_cpu` is set.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from groundvts.processing.annotations import (
     resolve_video,
 )
 from groundvts.processing.prompts import build_hd_conversation, build_mr_conversation
+from groundvts.scripts.output_paths import check_writable_file, check_writable_folder
 
 
 TRAIN_BENCHMARKS = ("charades_sta", "qvhighlights", "activitynet_captions")
@@ -141,10 +142,15 @@ class GroundingFTOutput:
         self.skipped_file = Path(self.skipped_file) if self.skipped_file else self.output.parent / "skipped.jsonl"
 
     def check(self) -> None:
-        """Raises ValueError for a non-empty output folder (or a file) without `overwrite`."""
+        """Raises ValueError for a non-empty output folder (or a file) without `overwrite`, PermissionError for a
+        location that cannot be written."""
         output = self.output
         if output.exists() and (not output.is_dir() or any(output.iterdir())) and not self.overwrite:
             raise ValueError(f"--output {output} exists and is not empty; pass --overwrite or another folder.")
+        check_writable_folder(output, "--output")
+        for flag, path in (("--jsonl", self.jsonl), ("--skipped-file", self.skipped_file)):
+            if path is not None:
+                check_writable_file(path, flag)
 
 
 @dataclass

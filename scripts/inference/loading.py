@@ -55,7 +55,7 @@ def load_groundvts(
     """
     from transformers import AutoModelForImageTextToText
 
-    model_path_or_id = str(model_path_or_id)
+    model_path_or_id = resolve_model_name(model_path_or_id)  # `groundvts-tiny`: the bundled model
     model_type = _config_model_type(model_path_or_id)
     if model_type not in GROUNDVTS_MODEL_TYPES:
         raise NotGroundVTSModelError(

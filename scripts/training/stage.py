@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from groundvts.scripts.data.training_data import load_training_dataset
+from groundvts.scripts.output_paths import check_writable_folder
 from groundvts.scripts.training.recipe import RecipeError, training_config
 
 
@@ -24,6 +25,7 @@ def prepare(recipe: dict[str, Any], log: Callable[[str], None] | None = None) ->
     args = training_config(recipe, log=log)  # before the model: DeepSpeed ZeRO-3 must see the config first
     if args.stage in (0, 1) and recipe.get("adapter"):
         raise RecipeError(f"Stage {args.stage} trains full weights, not an adapter; remove `adapter` from the recipe.")
+    check_writable_folder(args.output_dir, "training.output_dir")  # not after hours of training
     dataset = load_training_dataset(recipe["data"], log=log)
     model, processor = load_model_and_processor(
         recipe["model"], recipe.get("vts"), recipe.get("model_dtype", "auto"), recipe.get("adapter")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from groundvts.scripts.data.synthetic.scenes import EVENT_TYPES, Scene, SceneConfig, render_frames, sample_scene
+from groundvts.scripts.output_paths import check_writable_folder
 
 
 GENERATOR_VERSION = "1"
@@ -175,7 +176,7 @@ def make_synthetic_benchmark(
         event_types=tuple(event_types), min_distractors=min_distractors, max_distractors=max_distractors,
         distractor_event_prob=distractor_event_prob, shape_size=shape_size,
     ).validate()
-    out = Path(out_dir)
+    out = check_writable_folder(out_dir, "output folder")
     _prepare_output(out, overwrite)
 
     started = time.perf_counter()
