@@ -223,13 +223,18 @@ def read_text(path: str | Path) -> str:
         ) from None
 
 
-def _lines(path: Path) -> Iterable[tuple[int, str]]:
-    """(1-based line number, text) for every line; a final newline does not make an extra empty line."""
-    lines = read_text(path).split("\n")
+def text_lines(text: str) -> list[str]:
+    """The lines of `text` split on newlines only (`str.splitlines` would also split inside JSON strings holding
+    U+2028 or a form feed), without line ends; a final newline does not make an extra empty line."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
     if lines[-1] == "":
         lines.pop()
-    for number, text in enumerate(lines, start=1):
-        yield number, text.rstrip("\r")
+    return lines
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    """(1-based line number, text) for every line of an annotation file."""
+    yield from enumerate(text_lines(read_text(path)), start=1)
 
 
 def _csv_rows(path: Path) -> csv.DictReader:

@@ -28,7 +28,7 @@ from typing import Any
 
 from datasets import Dataset, Features, List, Value
 
-from groundvts.processing.annotations import SkippedRow
+from groundvts.processing.annotations import SkippedRow, read_text, text_lines
 
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -68,20 +68,19 @@ class LoadedConversations:
 
 def _entries(path: Path) -> Iterator[tuple[int | str, Any]]:
     """(locator, entry): `#index` for a json list, the 1-based line for json lines (bad lines yield an error)."""
+    text = read_text(path)  # UTF-8, a byte-order mark dropped; bad bytes named by file:line
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    yield number, _EntryError("empty line")
-                    continue
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as error:
-                    yield number, _EntryError(f"unparseable: invalid JSON ({error.msg})")
+        for number, line in enumerate(text_lines(text), start=1):
+            if not line.strip():
+                yield number, _EntryError("empty line")
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                yield number, _EntryError(f"unparseable: invalid JSON ({error.msg})")
         return
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); expected a list of LLaVA-style entries.") from None
     if not isinstance(data, list):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groundvts.processing.annotations import read_text
+from groundvts.processing.annotations import read_text, text_lines
 
 __all__ = [
     "VIDEO_CHECKS", "BadRecord", "read_records", "record_problem", "video_problem", "check_records", "summarize",
@@ -47,7 +47,7 @@ def read_records(path: str | Path) -> list[tuple[str, Any]]:
     text = read_text(path)
     if path.suffix == ".jsonl":
         items: list[tuple[str, Any]] = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text_lines(text), start=1):
             if not line.strip():
                 continue
             try:
