@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from groundvts.processing.annotations import read_text
+
 
 # Package data, found through the installed package (a wheel has no checkout around it).
 RECIPES_DIR = Path(str(files("groundvts.trainers") / "recipes"))
@@ -70,7 +72,10 @@ def apply_override(recipe: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise RecipeError(f"--set {key}: {part!r} is not a section of the recipe.")
-    value = parse_yaml(raw)
+    try:
+        value = parse_yaml(raw)
+    except yaml.YAMLError as error:
+        raise RecipeError(f"--set {assignment}: the value is not valid YAML ({str(error).splitlines()[0]}).") from None
     # YAML 1.1 reads no/yes/on/off as booleans; only true/false mean a boolean here (`save_strategy=no`).
     node[leaf] = raw if isinstance(value, bool) and raw.strip().lower() not in ("true", "false") else value
 
@@ -79,7 +84,13 @@ def load_recipe(path: str, overrides: list[str]) -> dict[str, Any]:
     """The recipe at `path` (or the bundled recipe of that name) with `overrides` applied; raises RecipeError for
     unknown or missing sections."""
     recipe_path = resolve_recipe(path)
-    recipe = parse_yaml(recipe_path.read_text()) or {}
+    try:
+        recipe = parse_yaml(read_text(recipe_path)) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{recipe_path}:{mark.line + 1}" if mark is not None else str(recipe_path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"{where}: not valid YAML ({problem}); fix the recipe file.") from None
     if not isinstance(recipe, dict):
         raise RecipeError(f"{recipe_path}: a recipe is a YAML mapping with keys {sorted(RECIPE_KEYS)}.")
     for assignment in overrides:

@@ -116,3 +116,13 @@ def test_bf16_recipes_train_in_float32_on_a_machine_without_gpu(monkeypatch):
     assert args.use_cpu and not args.bf16 and "float32" in notes[0]
     kept = train.training_config(train.load_recipe("groundvts-q-stage3", ["training.use_cpu=true"]))
     assert kept.bf16  # asked for explicitly
+
+
+def test_a_broken_recipe_file_or_set_value_names_the_line(tmp_path, capsys):
+    broken = tmp_path / "mine.yaml"
+    broken.write_text("model: x\ntraining:\n  learning_rate: [1,\n")
+    assert train_cli.main([str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "mine.yaml:" in err and "not valid YAML" in err and "Traceback" not in err
+    assert train_cli.main(["groundvts-q-stage1", "--set", "training.x=[1,"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
