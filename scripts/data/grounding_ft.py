@@ -280,12 +280,19 @@ def write_grounding_ft(
     """Build the dataset from `inputs` and save it: `save_to_disk` in `output.output`, the skipped rows in
     `output.skipped_file` and, with `output.jsonl`, the samples as json lines.
 
-    Raises ValueError (bad inputs, or a non-empty output folder without `overwrite`) or FileNotFoundError (a
-    missing annotation file) before writing anything.
+    Raises ValueError (bad inputs, a non-empty output folder without `overwrite`, or no sample at all: only the
+    skipped rows are written then) or FileNotFoundError (a missing annotation file) before writing the dataset.
     """
     sources = inputs.sources()
     output.check()
     records, skipped = build_grounding_records(sources, settings or GroundingFTSettings())
+    if not records:
+        write_skipped(skipped, output.skipped_file)
+        first = f" (e.g. {skipped[0].file}:{skipped[0].line}: {skipped[0].reason})" if skipped else ""
+        raise ValueError(
+            f"No training sample was built: {len(skipped)} annotation rows skipped{first}; every skipped row is in "
+            f"{output.skipped_file}. Check the files, --tasks (hd needs QVHighlights) and the video folders."
+        )
     dataset = Dataset.from_list(records, features=FEATURES)
     dataset.save_to_disk(str(output.output))
     write_skipped(skipped, output.skipped_file)

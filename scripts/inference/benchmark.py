@@ -305,7 +305,11 @@ def load_benchmark_records(data: BenchmarkData, limit: int | None = None) -> tup
         for row in loaded.skipped
     ]
     if not loaded.records:
-        raise ValueError(f"{data.annotations} holds no usable {data.benchmark} query ({len(skipped)} rows skipped).")
+        first = f"; e.g. {loaded.skipped[0].file}:{loaded.skipped[0].line}: {loaded.skipped[0].reason}" if skipped else ""
+        raise ValueError(
+            f"{data.annotations} holds no usable {data.benchmark} query ({len(skipped)} rows skipped{first}). Is it a "
+            f"{data.benchmark} file?"
+        )
     records = loaded.records[:limit] if limit is not None else loaded.records
     return records, skipped
 

@@ -84,3 +84,16 @@ def test_each_video_is_decoded_once_and_checks_can_be_relaxed(tmp_path, video, m
     missing = {**record, "videos": [str(tmp_path / "gone.mp4")]}
     assert len(check_records([("x:1", missing)], videos="none")[0]) == 1
     assert len(check_records([("x:1", missing)], videos="exists")[1]) == 1
+
+
+def test_build_data_with_no_sample_is_an_error_not_an_arrow_traceback(tmp_path, capsys):
+    from groundvts.scripts.cli import build_data
+
+    (tmp_path / "sta_train.txt").write_text("a 1 2##a person walks.\n")
+    (tmp_path / "Charades_v1_train.csv").write_text("id,length\na,8\n")
+    argv = ["--output", str(tmp_path / "ft"), "--charades", str(tmp_path / "sta_train.txt"), "--video-root",
+            str(tmp_path), "--tasks", "hd"]
+    assert build_data.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No training sample was built" in err and "Traceback" not in err
+    assert not (tmp_path / "ft").exists()
