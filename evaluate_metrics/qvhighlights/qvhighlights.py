@@ -247,7 +247,10 @@ def _submitted(pairs: list, field: str) -> bool:
 
 def temporal_iou(a: tuple, b: tuple) -> float:
     """inter / (len_a + len_b - inter), the reference's `compute_temporal_iou_batch_cross`; 0 instead of its
-    NaN when the union is 0, and 0 for a reversed window (no intersection)."""
+    NaN when the union is 0, and 0 for a reversed window (no intersection).
+
+    Same definition as groundvts.processing.parsing.temporal_iou (a copy: this script loads without groundvts).
+    """
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
     return inter / union if union > 0 else 0.0

@@ -34,7 +34,7 @@ def test_dry_run_builds_a_loadable_space_folder(tmp_path, name):
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
     assert card.data.tags == ["evaluate", "metric"]
     assert f'evaluate.load("test-org/{name}")' in card.text
-    numpy = ["numpy"] if name == "qvhighlights" else []  # only what the script imports
+    numpy = ["numpy"] if name in ("moment_retrieval", "qvhighlights") else []  # only what the script imports
     assert (space / "requirements.txt").read_text().split() == ["datasets>=2.14", "evaluate>=0.4.6", *numpy]
     # The copied script runs on its own, on the example the app shows.
     example = push.EXAMPLES[name]
