@@ -97,6 +97,7 @@ def eval_results_from_metrics(
     metric_args: dict[str, Any] | None = None,
     source_name: str | None = None,
     source_url: str | None = None,
+    conventions: Mapping[str, str] | str | None = None,
     decimals: int | None = 2,
 ) -> list[EvalResult]:
     """One `EvalResult` per selected metric of `results` (a metric's `compute()` output).
@@ -104,6 +105,8 @@ def eval_results_from_metrics(
     `benchmark` (a key of `BENCHMARKS`) fills the dataset, task and metric defaults; every
     explicit argument overrides it. `metrics` is a list of result keys, or a mapping from result
     key to display name; counts such as `num_unparsed` are never picked by default.
+    Each entry's `metric_config` names the convention that produced the number: from `conventions`
+    (one name, or result key -> name), else from the results' own `key_conventions` / `convention`.
     """
     spec = BENCHMARKS.get(benchmark) if benchmark is not None else None
     if benchmark is not None and spec is None:
@@ -130,12 +133,25 @@ def eval_results_from_metrics(
             metric_type=key,
             metric_name=name,
             metric_value=_metric_value(results, key, decimals),
+            metric_config=_convention_of(key, results, conventions),
             metric_args=metric_args,
             source_name=source_name,
             source_url=source_url,
         )
         for key, name in selected.items()
     ]
+
+
+def _convention_of(key: str, results: Mapping[str, Any], conventions: Mapping[str, str] | str | None) -> str | None:
+    """The convention of one number: the given one(s), else the one the metric's output states."""
+    if isinstance(conventions, str):
+        return conventions
+    if conventions is not None:
+        return conventions.get(key)
+    key_conventions = results.get("key_conventions")
+    if isinstance(key_conventions, Mapping) and key in key_conventions:
+        return str(key_conventions[key])
+    return str(results["convention"]) if isinstance(results.get("convention"), str) else None
 
 
 def model_index(model_name: str, eval_results: Sequence[EvalResult]) -> list[dict[str, Any]]:

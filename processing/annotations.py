@@ -73,6 +73,14 @@ class GroundingAnnotation:
     options: tuple[str, ...] | None = None
     answer_index: int | None = None
     question_type: str | None = None
+    # The windows as the file gives them when loading clamped one into [0, duration] (None: same as `windows`).
+    # The paper's evaluators score against these (e.g. GroundVTS eval_auto on Charades-STA).
+    raw_windows: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def reference_windows(self) -> tuple[tuple[float, float], ...]:
+        """The windows as the annotation file gives them, before any clamping."""
+        return self.windows if self.raw_windows is None else self.raw_windows
 
 
 @dataclass(frozen=True)
@@ -152,9 +160,10 @@ class _Collector:
         if duration <= 0:
             raise _RowError("missing duration", f"duration {duration} is not positive")
         checked, notes = _check_windows(windows, duration, self.tolerance)
+        raw = tuple((_number(w[0], "start"), _number(w[1], "end")) for w in windows) if notes else None
         record = GroundingAnnotation(
             benchmark=self.benchmark, qid=qid, query=query.strip(), duration=duration, windows=checked,
-            source=f"{self.file}:{line}", **extra,
+            source=f"{self.file}:{line}", raw_windows=raw, **extra,
         )
         return record, notes
 

@@ -76,8 +76,9 @@ class HighlightPrediction:
 def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     """inter / union of two sorted windows `(start, end)`; 0 when the union is empty.
 
-    The moment_retrieval and qvhighlights metrics keep a private copy of this definition (they load with
-    `evaluate.load`, without groundvts). A non-finite bound gives 0 too: the union is then NaN or infinite.
+    The qvhighlights metric keeps a private copy of this definition (it loads with `evaluate.load`, without
+    groundvts); moment_retrieval computes the same formula in float32, as its reference (nncore) does. A non-finite
+    bound gives 0 too: the union is then NaN or infinite.
     """
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter

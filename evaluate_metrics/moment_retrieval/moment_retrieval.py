@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import datasets
 import evaluate
+import numpy as np
 
 
 _CITATION = """\
@@ -32,22 +33,30 @@ Moment retrieval metrics for single-query temporal grounding benchmarks (Charade
 ActivityNet Captions): the recall of the top-k predicted windows at temporal-IoU thresholds
 and the mean IoU of the top-1 window.
 
-Exact definition (as in nncore `ops/temporal.py`, used by VideoMind `videomind/eval/eval_auto.py`
-and the official GroundVTS `eval/eval_auto.py`):
+Exact definition: the official GroundVTS `eval/eval_auto.py` (the same as VideoMind's
+`videomind/eval/eval_auto.py`), which scores with nncore `ops/temporal.py` in float32:
 
-- IoU(p, g) = inter / (len_p + len_g - inter), inter = max(0, min(p_end, g_end) - max(p_start, g_start));
-  0 when the union is 0. For overlapping windows this equals the hull form
-  inter / (max end - min start) used by TimeChat and lmms-eval.
+- IoU(p, g) = inter / (len_p + len_g - inter), inter = max(0, min(p_end, g_end) - max(p_start, g_start)),
+  computed in float32 in that order, as nncore does on float32 tensors; a non-finite IoU (0/0) is 0.
+  A reversed window (start > end) has inter 0, so it scores 0.
 - Several ground-truth windows per query: a predicted window scores its best IoU over them.
-- Rk@t = 100 * mean over queries of [max IoU of the first k predicted windows >= t]
-  (R1@t uses the top-1 window). mIoU = 100 * mean over queries of the top-1 IoU.
+- Rk@t = 100 * mean over queries of [max IoU of the first k predicted windows >= t], compared in
+  float32 as the reference compares a float32 tensor with a Python float (so a tie at the threshold is
+  decided exactly as the reference decides it). mIoU = 100 * mean over queries of the top-1 IoU.
 - A query whose prediction could not be parsed (empty window list or None) scores IoU 0 and
   stays in the denominator (as VideoMind, lmms-eval and GroundVTS do; TRACE drops such queries,
   which is optimistic). The number of such queries is reported as `num_unparsed`.
-- Every window is sorted so that start <= end (`num_reversed` counts swapped predicted windows).
-  When a duration is given, predicted windows are clamped to [0, duration] (`num_clamped`);
-  with `clamp_references=True` (default) reference windows are clamped too
-  (`num_reference_clamped`), as lighthouse's Charades-STA release does.
+
+Conventions (`convention`, reported in the output as `convention`):
+- `"eval_auto"` (default): the reference above, exactly. Neither side is clamped or sorted: the
+  reference windows are used as the annotation file gives them (Charades-STA test has 562 ends past
+  the Charades csv length).
+- `"lighthouse"`: as `"eval_auto"`, but reference windows are clipped to [0, duration], as
+  lighthouse's Charades-STA release (`charades_test_release.jsonl`) stores them.
+- `"clamped"`: windows are sorted (start <= end) and both predictions and references are clamped to
+  [0, duration]; a perfect but clamped prediction then still scores 100.
+`num_reversed` / `num_clamped` (and `num_reference_*`) count the windows that were reversed or that
+reach outside [0, duration], whether or not the convention fixes them.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -61,15 +70,16 @@ Args:
         When both sides carry qids, queries are matched by qid; otherwise by position.
     iou_thresholds (`list[float]`, default `[0.3, 0.5, 0.7]`): IoU thresholds in (0, 1].
     ks (`list[int]`, default `[1]`): ranks k for Rk@t.
-    clamp_references (`bool`, default `True`): clamp reference windows to [0, duration] too.
+    convention (`str`, default `"eval_auto"`): `"eval_auto"`, `"lighthouse"` or `"clamped"` (see above).
     decimals (`int`, optional): round the percentages to this many decimals.
 Returns:
-    `Rk@t` for every k and t (percent), `mIoU` (percent), and the counts `num_queries`,
-    `num_unparsed`, `num_reversed`, `num_clamped`, `num_reference_reversed`, `num_reference_clamped`.
+    `Rk@t` for every k and t (percent), `mIoU` (percent), the counts `num_queries`,
+    `num_unparsed`, `num_reversed`, `num_clamped`, `num_reference_reversed`, `num_reference_clamped`,
+    and `convention` (the convention name).
 Examples:
     >>> metric = evaluate.load("/abs/path/to/evaluate_metrics/moment_retrieval")  # doctest: +SKIP
     >>> metric.compute(predictions=[[2.0, 8.0], None], references=[[[0.0, 10.0]], [[5.0, 9.0]]])  # doctest: +SKIP
-    {'R1@0.3': 50.0, 'R1@0.5': 50.0, 'R1@0.7': 0.0, 'mIoU': 30.0, 'num_queries': 2, 'num_unparsed': 1, ...}
+    {'R1@0.3': 50.0, 'R1@0.5': 50.0, 'R1@0.7': 0.0, 'mIoU': 30.0, 'num_queries': 2, 'num_unparsed': 1, ..., 'convention': 'eval_auto'}
 """
 
 _WINDOWS = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
@@ -197,26 +207,35 @@ def _align(predictions: list, references: list) -> list:
     return [(by_qid[r["qid"]], r) for r in references]
 
 
-def _clean(window: list, duration: Optional[float], counts: dict, prefix: str) -> tuple:
-    """Sort a window (start <= end) and clamp it to [0, duration]; count both fixes."""
-    start, end = window
-    if start > end:
-        start, end = end, start
-        counts[f"num_{prefix}reversed"] += 1
-    if duration is not None and (start < 0 or end > duration):
-        start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
-        counts[f"num_{prefix}clamped"] += 1
-    return start, end
+# convention -> (sort and clamp predictions, clamp references) to [0, duration].
+CONVENTIONS = {"eval_auto": (False, False), "lighthouse": (False, True), "clamped": (True, True)}
 
 
-def temporal_iou(pred: tuple, gt: tuple) -> float:
-    """inter / (len_p + len_g - inter) of two sorted windows; 0 when the union is empty.
+def _fitted(windows: list, duration: Optional[float], fix: bool, counts: dict, prefix: str) -> list:
+    """Count reversed windows and windows outside [0, duration]; with `fix`, sort and clamp them."""
+    fitted = []
+    for start, end in windows:
+        if start > end:
+            counts[f"num_{prefix}reversed"] += 1
+            if fix:
+                start, end = end, start
+        if duration is not None and (min(start, end) < 0 or max(start, end) > duration):
+            counts[f"num_{prefix}clamped"] += 1
+            if fix:
+                start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
+        fitted.append((start, end))
+    return fitted
 
-    Same definition as groundvts.processing.parsing.temporal_iou (a copy: this script loads without groundvts).
-    """
-    inter = max(0.0, min(pred[1], gt[1]) - max(pred[0], gt[0]))
-    union = (pred[1] - pred[0]) + (gt[1] - gt[0]) - inter
-    return inter / union if union > 0 else 0.0
+
+def iou_matrix(windows: list, gts: list) -> np.ndarray:
+    """IoU of every predicted window (rows) with every ground-truth window (columns), in float32 and in the
+    operation order of nncore `temporal_iou` (the reference evaluator's); non-finite values are 0."""
+    pred = np.asarray(windows, dtype=np.float32).reshape(-1, 2)
+    gt = np.asarray(gts, dtype=np.float32).reshape(-1, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inter = np.maximum(np.minimum(pred[:, None, 1], gt[:, 1]) - np.maximum(pred[:, None, 0], gt[:, 0]), np.float32(0))
+        iou = inter / ((pred[:, 1] - pred[:, 0])[:, None] + (gt[:, 1] - gt[:, 0]) - inter)
+    return np.where(np.isfinite(iou), iou, np.float32(0))
 
 
 def _check_options(iou_thresholds: list, ks: list) -> None:
@@ -278,24 +297,31 @@ class MomentRetrieval(evaluate.Metric):
         references: list,
         iou_thresholds: tuple = (0.3, 0.5, 0.7),
         ks: tuple = (1,),
-        clamp_references: bool = True,
+        convention: str = "eval_auto",
         decimals: Optional[int] = None,
     ) -> dict:
         self._num_seen = 0
         iou_thresholds, ks = list(iou_thresholds), list(ks)
         _check_options(iou_thresholds, ks)
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention: {convention!r} is not one of {', '.join(map(repr, CONVENTIONS))}")
+        fix_predictions, clamp_references = CONVENTIONS[convention]
         counts = dict.fromkeys(
             ["num_unparsed", "num_reversed", "num_clamped", "num_reference_reversed", "num_reference_clamped"], 0
         )
-        ranked_ious = []  # per query: best IoU of each ranked predicted window
+        ranked_ious = []  # per query: float32 best IoU of each ranked predicted window
         for pred, ref in _align(predictions, references):
             duration = ref["duration"]
-            gts = [_clean(w, duration if clamp_references else None, counts, "reference_") for w in ref["windows"]]
-            windows = [_clean(w, duration, counts, "") for w in pred["windows"]]
+            gts = _fitted(ref["windows"], duration, fix_predictions, counts, "reference_")
+            if clamp_references and duration is not None:
+                gts = [(min(max(s, 0.0), duration), min(max(e, 0.0), duration)) for s, e in gts]
+            windows = _fitted(pred["windows"], duration, fix_predictions, counts, "")
             if not windows:
                 counts["num_unparsed"] += 1
-            ranked_ious.append([max(temporal_iou(w, g) for g in gts) for w in windows])
-        return self._summarise(ranked_ious, iou_thresholds, ks, counts, decimals)
+            ranked_ious.append(iou_matrix(windows, gts).max(axis=1) if windows else np.zeros(0, np.float32))
+        results = self._summarise(ranked_ious, iou_thresholds, ks, counts, decimals)
+        results["convention"] = convention
+        return results
 
     @staticmethod
     def _summarise(ranked_ious: list, iou_thresholds: list, ks: list, counts: dict, decimals: Optional[int]) -> dict:
@@ -304,10 +330,13 @@ class MomentRetrieval(evaluate.Metric):
             raise ValueError("no queries to evaluate")
         results = {}
         for k in ks:
-            best_at_k = [max(ious[:k], default=0.0) for ious in ranked_ious]
+            best_at_k = [ious[:k].max() if len(ious) else np.float32(0) for ious in ranked_ious]
             for t in iou_thresholds:
-                results[f"R{k}@{t:g}"] = _percent(sum(v >= t for v in best_at_k) / num, decimals)
-        results["mIoU"] = _percent(sum(ious[0] if ious else 0.0 for ious in ranked_ious) / num, decimals)
+                # float32 against float32(t): the reference compares a float32 tensor with a Python float.
+                hits = sum(bool(v >= np.float32(t)) for v in best_at_k)
+                results[f"R{k}@{t:g}"] = _percent(hits / num, decimals)
+        top1 = sum(float(ious[0]) if len(ious) else 0.0 for ious in ranked_ious)
+        results["mIoU"] = _percent(top1 / num, decimals)
         results["num_queries"] = num
         results.update(counts)
         return results

@@ -23,16 +23,21 @@ _CITATION = """\
 
 _DESCRIPTION = """\
 NExT-GQA grounding and grounded-QA metrics, as defined by the official evaluation
-(doc-doc/NExT-GQA `code/TempGQA/eval_ground.py`). One predicted window per question.
+(doc-doc/NExT-GQA `code/TempGQA/eval_ground.py`, `get_tIoU` and `eval_ground`). One predicted
+window per question.
 
-- IoU(p, g) = inter / union; IoP(p, g) = inter / (p_end - p_start) (intersection over the
-  **prediction** length); inter = max(0, min(p_end, g_end) - max(p_start, g_start)).
+- inter = min(p_end, g_end) - max(p_start, g_start) (negative when apart); IoU = inter / (max end -
+  min start) (the official "hull" union; 0 when it is 0); IoP = inter / (p_end - p_start)
+  (intersection over the **prediction** length; 0 unless p_end > p_start). Computed in that order,
+  so a tie at a threshold is decided as the official script decides it.
 - A question may have several ground-truth segments: the maximum IoU and the maximum IoP are
-  taken over them **independently** (they may come from different segments).
+  taken over them **independently** (they may come from different segments), starting from 0, so
+  negative values count as 0.
 - mIoU / mIoP = 100 * mean over questions; IoU@t / IoP@t = 100 * mean[max IoU >= t] /
   [max IoP >= t] (t = 0.3, 0.5 by default).
-- Acc@QA = 100 * mean[predicted answer == ground-truth answer] (strings compared after
-  stripping and case-folding; use the same encoding, option text or index, on both sides).
+- Acc@QA = 100 * mean[predicted answer == ground-truth answer]. The official script compares
+  **option indices**; pass the index (0-4) on both sides to reproduce it. Text answers are accepted
+  too and compared after stripping and case-folding.
 - Acc@GQA = 100 * mean[answer correct and max IoP >= 0.5].
 - Zero-length prediction (start == end): `zero_length_iop="official"` (default) follows the
   official script: IoU 0 and IoP 1 if the point lies inside (bounds included) some ground-truth
@@ -42,31 +47,37 @@ NExT-GQA grounding and grounded-QA metrics, as defined by the official evaluatio
   (`num_unparsed`). The official script skips questions without a prediction, which is
   optimistic; here every reference needs a prediction row (send window None when the model gave
   no usable answer), and a qid without one is an error.
-- Windows are sorted (start <= end; `num_reversed`, `num_reference_reversed`). When a duration
-  is given, predicted windows are clamped to [0, duration] (`num_clamped`), and so are reference
-  segments unless `clamp_references=False` (`num_reference_clamped`; 3 val segments end up to
-  0.5 s past the integer duration of gsub_val.json). To reproduce the official script exactly,
-  which neither sorts nor clamps, give no durations.
+
+Conventions (`convention`, reported in the output as `convention`):
+- `"eval_ground"` (default): the official script, exactly: windows are used as given, with or
+  without durations. A reversed window (start > end) scores 0, as there.
+- `"clamped"`: windows are sorted (start <= end); with a duration, predictions and reference
+  segments are clamped to [0, duration]. A prediction entirely outside the video (no part of it
+  inside [0, duration]) scores IoU 0 and IoP 0 (`num_outside`): clamping would turn it into a
+  zero-length point on the boundary, which the official zero-length rule scores IoP 1 whenever the
+  truth touches that boundary.
+`num_reversed` / `num_clamped` (and `num_reference_*`) count reversed windows and windows reaching
+outside [0, duration] under either convention.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: one entry per question: a dict `{"qid": ..., "window": [start, end] or None,
-        "answer": ...}` (`answer` may be omitted/None when only grounding is evaluated; other
-        keys are ignored), or just the window (`[start, end]` or None), matched by position.
+        "answer": option index or text}` (`answer` may be omitted/None when only grounding is evaluated;
+        other keys are ignored), or just the window (`[start, end]` or None), matched by position.
     references: one dict per question: `{"qid": ..., "windows": [[start, end], ...],
         "answer": ..., "duration": seconds (optional)}`. A NExT-GQA qid is per video, so use a
         key such as `f"{video_id}_{qid}"`. When both sides carry qids, they are matched by qid.
     iou_thresholds (`list[float]`, default `[0.3, 0.5]`), iop_thresholds (`list[float]`, default `[0.3, 0.5]`).
     gqa_iop_threshold (`float`, default 0.5): IoP needed for Acc@GQA.
     zero_length_iop (`str`, default `"official"`): `"official"` or `"zero"`, see above.
-    clamp_references (`bool`, default True): clamp reference segments to [0, duration] too.
+    convention (`str`, default `"eval_ground"`): `"eval_ground"` or `"clamped"`, see above.
     decimals (`int`, optional): round the percentages.
 Returns:
     `mIoU`, `mIoP`, `IoU@t`, `IoP@t`, and, when predicted answers are given, `Acc@QA` and
-    `Acc@GQA` (percent); counts `num_queries`, `num_unparsed`, `num_zero_length`, `num_reversed`,
-    `num_clamped`, `num_reference_reversed`, `num_reference_clamped` and, with answers,
-    `num_wrong_answers` (wrong or missing).
+    `Acc@GQA` (percent); counts `num_queries`, `num_unparsed`, `num_zero_length`, `num_outside`,
+    `num_reversed`, `num_clamped`, `num_reference_reversed`, `num_reference_clamped` and, with answers,
+    `num_wrong_answers` (wrong or missing); and `convention`.
 Examples:
     >>> metric = evaluate.load("/abs/path/to/evaluate_metrics/nextgqa")  # doctest: +SKIP
     >>> metric.compute(predictions=[{"qid": "v_1", "window": [2, 6], "answer": "dance"}],
@@ -202,38 +213,59 @@ def _pair(predictions: list, references: list) -> list:
     return [(by_qid[r["qid"]], r) for r in references]
 
 
-def _sorted_window(window: list, duration: Optional[float], counts: dict, prefix: str) -> tuple:
+CONVENTIONS = ("eval_ground", "clamped")
+
+
+def _fitted_window(window: list, duration: Optional[float], fix: bool, counts: dict, prefix: str) -> tuple:
+    """Count a reversed window and one reaching outside [0, duration]; with `fix`, sort and clamp it."""
     start, end = window
     if start > end:
-        start, end = end, start
         counts[f"num_{prefix}reversed"] += 1
-    if duration is not None and (start < 0 or end > duration):
-        start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
+        if fix:
+            start, end = end, start
+    if duration is not None and (min(start, end) < 0 or max(start, end) > duration):
         counts[f"num_{prefix}clamped"] += 1
+        if fix:
+            start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
     return start, end
 
 
+def _outside(window: list, duration: Optional[float]) -> bool:
+    """No part of the (sorted) window lies inside [0, duration]: a positive-length window only touching the
+    video's ends, or a point outside it."""
+    start, end = sorted(window)
+    if duration is None:
+        return False
+    if start == end:
+        return start < 0 or start > duration
+    return end <= 0 or start >= duration
+
+
 def iou_iop(pred: tuple, gt: tuple, zero_length_iop: str = "official") -> tuple:
-    """(IoU, IoP) of a sorted predicted window against one sorted ground-truth segment."""
-    length = pred[1] - pred[0]
-    if length == 0:
+    """(IoU, IoP) of a predicted window against one ground-truth segment, as the official `get_tIoU` computes
+    them (negative when apart: the maxima over segments start from 0)."""
+    if pred[0] == pred[1]:
         inside = gt[0] <= pred[0] <= gt[1]
         return 0.0, 1.0 if (zero_length_iop == "official" and inside) else 0.0
-    inter = max(0.0, min(pred[1], gt[1]) - max(pred[0], gt[0]))
-    union = length + (gt[1] - gt[0]) - inter
-    return inter / union, inter / length
+    inter = min(gt[1], pred[1]) - max(gt[0], pred[0])
+    hull = max(gt[1], pred[1]) - min(gt[0], pred[0])
+    iou = inter / hull if hull > 0 else 0.0
+    iop = inter / (pred[1] - pred[0]) if pred[1] > pred[0] else 0.0
+    return iou, iop
 
 
 def _same_answer(predicted: str, truth: str) -> bool:
     return predicted != _NONE and predicted.strip().casefold() == truth.strip().casefold()
 
 
-def _check_options(thresholds: list, zero_length_iop: str) -> None:
+def _check_options(thresholds: list, zero_length_iop: str, convention: str) -> None:
     for t in thresholds:
         if not _is_number(t) or not 0 < t <= 1:
             raise ValueError(f"threshold {t!r} is not in (0, 1]")
     if zero_length_iop not in ("official", "zero"):
         raise ValueError(f"zero_length_iop: {zero_length_iop!r} is not 'official' or 'zero'")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention: {convention!r} is not one of {', '.join(map(repr, CONVENTIONS))}")
 
 
 def _percent(value: float, decimals: Optional[int]) -> float:
@@ -241,22 +273,27 @@ def _percent(value: float, decimals: Optional[int]) -> float:
     return float(f"{value:.{decimals}f}") if decimals is not None else float(value)
 
 
-def _grounding(pairs: list, zero_length_iop: str, clamp_references: bool, counts: dict) -> tuple:
-    """Per question: the max IoU and the max IoP over its ground-truth segments (0 if unparsed)."""
+def _grounding(pairs: list, zero_length_iop: str, fix: bool, counts: dict) -> tuple:
+    """Per question: the max IoU and the max IoP over its ground-truth segments, from 0 (0 if unparsed)."""
     ious, iops = [], []
     for pred, ref in pairs:
         duration = ref["duration"]
-        gts = [_sorted_window(w, duration if clamp_references else None, counts, "reference_") for w in ref["windows"]]
+        gts = [_fitted_window(w, duration, fix, counts, "reference_") for w in ref["windows"]]
         if not pred["window"]:
             counts["num_unparsed"] += 1
             ious.append(0.0)
             iops.append(0.0)
             continue
-        window = _sorted_window(pred["window"], duration, counts, "")
+        window = _fitted_window(pred["window"], duration, fix, counts, "")
+        if fix and _outside(pred["window"], duration):
+            counts["num_outside"] += 1
+            ious.append(0.0)
+            iops.append(0.0)
+            continue
         counts["num_zero_length"] += window[0] == window[1]
         scores = [iou_iop(window, g, zero_length_iop) for g in gts]
-        ious.append(max(s[0] for s in scores))
-        iops.append(max(s[1] for s in scores))
+        ious.append(max([0.0] + [s[0] for s in scores]))
+        iops.append(max([0.0] + [s[1] for s in scores]))
     return ious, iops
 
 
@@ -331,21 +368,21 @@ class Nextgqa(evaluate.Metric):
         iop_thresholds: tuple = (0.3, 0.5),
         gqa_iop_threshold: float = 0.5,
         zero_length_iop: str = "official",
-        clamp_references: bool = True,
+        convention: str = "eval_ground",
         decimals: Optional[int] = None,
     ) -> dict:
         self._num_seen = 0
         iou_thresholds, iop_thresholds = list(iou_thresholds), list(iop_thresholds)
-        _check_options(iou_thresholds + iop_thresholds + [gqa_iop_threshold], zero_length_iop)
+        _check_options(iou_thresholds + iop_thresholds + [gqa_iop_threshold], zero_length_iop, convention)
         pairs = _pair(predictions, references)
         if not pairs:
             raise ValueError("no questions to evaluate")
         counts = dict.fromkeys(
-            ["num_unparsed", "num_zero_length", "num_reversed", "num_clamped"]
+            ["num_unparsed", "num_zero_length", "num_outside", "num_reversed", "num_clamped"]
             + ["num_reference_reversed", "num_reference_clamped"],
             0,
         )
-        ious, iops = _grounding(pairs, zero_length_iop, clamp_references, counts)
+        ious, iops = _grounding(pairs, zero_length_iop, convention == "clamped", counts)
         results = _grounding_summary(ious, iops, iou_thresholds, iop_thresholds, decimals)
         correct = _answers_correct(pairs)
         if correct is not None:
@@ -355,4 +392,5 @@ class Nextgqa(evaluate.Metric):
             counts["num_wrong_answers"] = len(pairs) - sum(correct)
         results["num_queries"] = len(pairs)
         results.update(counts)
+        results["convention"] = convention
         return results

@@ -26,18 +26,26 @@ _DESCRIPTION = """\
 The standard QVHighlights evaluation (moment_detr `standalone_eval/eval.py` and `utils.py`),
 re-implemented; it reproduces moment_detr's `sample_val_preds_metrics_raw.json` exactly at its
 2-decimal precision. Keys use the names of that file, flattened: `MR-{bucket}-mAP`,
-`MR-{bucket}-mAP@{t}`, `MR-{bucket}-R1@{t}`, `HL-min-{level}-mAP`, `HL-min-{level}-Hit1`.
+`MR-{bucket}-mAP@{t}`, `MR-{bucket}-R1@{t}`, `HL-min-{level}-mAP`, `HL-min-{level}-Hit1`; plus the keys
+the official GroundVTS `eval/eval_qvhighlights.py` adds: `MR-{bucket}-R1@{0.3,0.35,0.4,0.45}`,
+`MR-{bucket}-mIoU`, `MR-{bucket}-R5@{t}`, and (with `lenient_hit1=True`) `HL-min-{level}-Hit1-lenient`.
 
 Moment retrieval, over the length buckets short (0, 10], middle (10, 30], long (30, 150] s of
 the ground-truth windows (a query joins a bucket with its windows in that range) and full (all):
 - mAP: the first `max_pred_windows` (10) listed windows, ranked by score (stable), are matched
-  greedily to the ground-truth windows of their query (each matched once, best IoU first; a
-  window with IoU < t is a false positive); AP = interpolated precision-recall area
-  (VOC 2011 style: precision made monotone from the right, summed over recall steps, recall
-  completed to 1 with precision 0); mAP = mean over queries, at t = 0.50:0.05:0.95, and
-  their average (`MR-{bucket}-mAP`). IoU = inter / (len_p + len_g - inter).
-- R1@t: the **first-listed** window (not the top-scored one) against its best-IoU ground truth;
-  100 * mean[IoU >= t].
+  greedily to the ground-truth windows of their query (each matched once, best IoU first, ties
+  broken towards the later window as the reference's reversed argsort does; a window with IoU < t
+  is a false positive); AP = interpolated precision-recall area (VOC 2011 style: precision made
+  monotone from the right, summed over recall steps, recall completed to 1 with precision 0);
+  mAP = mean over queries, at t = 0.50:0.05:0.95, and their average (`MR-{bucket}-mAP`).
+  IoU = inter / (len_p + len_g - inter).
+- R1@t (t = 0.30:0.05:0.95): the **first-listed** window (not the top-scored one) against the
+  ground truth of highest IoU (first one on ties); that pair is scored with the reference's
+  "hull" IoU, inter / (max end - min start), and 100 * mean[IoU >= t]. Using the same two
+  formulas as the reference decides threshold ties as it does.
+- mIoU (GroundVTS): 100 * mean of that R1 IoU.
+- R5@t (GroundVTS `compute_mr_r5`): among the first 5 **listed** windows and the ground-truth
+  windows, the pair of highest IoU (first in row order on ties), scored with the hull IoU.
 
 Highlight detection (2-second clips, `int(duration / clip_length)` clips; the 3 annotators'
 0-4 scores are binarised **per annotator** at Fair >= 2, Good >= 3, VeryGood >= 4):
@@ -46,17 +54,26 @@ Highlight detection (2-second clips, `int(duration / clip_length)` clips; the 3 
   precision at any recall >= that level); a column with no positive clip scores 0, an
   all-positive column 1. Predictions are truncated, or padded with `saliency_pad_value` (0, as
   the reference does), to the clip count. mAP = 100 * mean over all (query, annotator) pairs.
-- Hit1: the **first** argmax clip of the unpadded predicted scores is a hit if any annotator
-  marks it positive (an argmax past the last clip is a miss). With `lenient_hit1=True` the
-  official GroundVTS `compute_hl_hit1_multiple` variant is added as `HL-min-{level}-Hit1-lenient`:
-  a miss if the highest score is 0, else a hit if any clip tied at the highest score is positive
-  for any annotator. It is inflated by ties and not comparable with Hit1.
+- Hit1 (moment_detr `compute_hl_hit1`): the **first** argmax clip of the unpadded predicted scores
+  is a hit if any annotator marks it positive; an argmax past the last clip is a miss.
+- Hit1-lenient (GroundVTS `compute_hl_hit1_multiple`, with `lenient_hit1=True`): the maximum is
+  taken over **all** predicted scores, not cut to the clip count; a miss if it is 0, else a hit
+  if any clip tied at it lies inside the video and is positive for any annotator (a maximum only
+  past the last clip is a miss). It is inflated by ties and not comparable with Hit1.
+- An empty `pred_saliency_scores` list means "no highlight prediction" (e.g. an unparsed answer):
+  it earns no credit, AP 0 for every annotator and a miss for both Hit1 variants, and is counted in
+  `HL-num-empty`. (The references raise on it; treating it as "clip 0 predicted" would give credit.)
 
-Guards against the reference code's defects: every window is sorted (start <= end) before
-scoring, so a reversed window can no longer get IoU 0/0 = NaN and count as a true positive;
-an empty window list scores IoU 0 and AP 0 instead of crashing (`MR-num-empty` counts them);
-with `clamp_windows=True` windows are clamped to [0, duration] (`MR-num-clamped`).
-Predictions without a score (`[start, end]`) are ranked in listed order.
+Conventions (`convention`, reported in the output as `convention`; `key_conventions` names the
+keys whose definition comes from GroundVTS's script, `"groundvts_eval_qvhighlights"`):
+- `"moment_detr"` (default): the reference above, exactly, except for its defects: an IoU of 0/0
+  (e.g. a reversed window [30, 20] against [0, 10], or one mirroring its ground truth) is NaN there,
+  and NaN < t is False, so the reference counts it as a true positive; here it is 0. An empty
+  window list scores IoU 0 and AP 0 instead of crashing (`MR-num-empty`). Windows are used as given:
+  a reversed window scores 0, and one past the duration is not clamped.
+- `"clamped"`: windows are sorted (start <= end) and clamped to [0, duration] before scoring.
+`MR-num-reversed` / `MR-num-clamped` count reversed windows and windows outside [0, duration] under
+either convention. Predictions without a score (`[start, end]`) are ranked in listed order.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -64,21 +81,22 @@ Args:
     predictions: one dict per query, as in a QVHighlights submission line:
         `{"qid": ..., "pred_relevant_windows": [[start, end, score], ...], "pred_saliency_scores": [...]}`.
         Either field may be left out (then that task is not evaluated), but consistently for all
-        queries. Other keys (query, vid) are ignored.
+        queries; `[]` is an empty prediction (no credit). Other keys (query, vid) are ignored.
     references: one dict per query, as in `highlight_{split}_release.jsonl`:
         `{"qid", "duration", "relevant_windows", "relevant_clip_ids", "saliency_scores"}`.
-        The qids of predictions and references must be the same set.
+        The qids of predictions and references must be the same set (a duplicate qid is an error).
     max_pred_windows (`int`, default 10): windows per query used for mAP (`None`: all).
     clip_length (`float`, default 2.0): highlight clip length in seconds.
     saliency_pad_value (`float`, default 0.0): value used to pad short saliency predictions.
-    lenient_hit1 (`bool`, default False): also report the GroundVTS tie-lenient Hit1.
-    clamp_windows (`bool`, default True): clamp predicted windows to [0, duration].
+    lenient_hit1 (`bool`, default False): also report GroundVTS's tie-lenient Hit1.
+    convention (`str`, default `"moment_detr"`): `"moment_detr"` or `"clamped"` (see above).
     decimals (`int`, default 2, as the reference output): rounding of percentages; `None` keeps them raw.
 Returns:
-    A flat dict: `num_queries`; MR keys `MR-{full,short,middle,long}-mAP`, `-mAP@{t}`, `-R1@{t}`
-    (t = 0.5, 0.55, ..., 0.95), `MR-{bucket}-num-queries`, `MR-num-empty`, `MR-num-reversed`,
-    `MR-num-clamped`; HD keys `HL-min-{Fair,Good,VeryGood}-mAP` and `-Hit1` (and `-Hit1-lenient`),
-    `HL-num-padded`, `HL-num-truncated`. A bucket without queries gives NaN.
+    A flat dict: `num_queries`; MR keys `MR-{full,short,middle,long}-mAP`, `-mAP@{t}` (t = 0.5, 0.55, ...,
+    0.95), `-R1@{t}` and `-R5@{t}` (t = 0.3, 0.35, ..., 0.95), `-mIoU`, `MR-{bucket}-num-queries`,
+    `MR-num-empty`, `MR-num-reversed`, `MR-num-clamped`; HD keys `HL-min-{Fair,Good,VeryGood}-mAP` and
+    `-Hit1` (and `-Hit1-lenient`), `HL-num-empty`, `HL-num-padded`, `HL-num-truncated`; `convention` and
+    `key_conventions`. A bucket without queries gives NaN.
 Examples:
     >>> metric = evaluate.load("/abs/path/to/evaluate_metrics/qvhighlights")  # doctest: +SKIP
     >>> metric.compute(predictions=preds_jsonl_rows, references=gt_jsonl_rows)["MR-full-R1@0.5"]  # doctest: +SKIP
@@ -101,6 +119,11 @@ _FEATURES = datasets.Features({"predictions": _PREDICTION, "references": _REFERE
 # (name, lower, upper]: ground-truth window length buckets of the reference evaluation.
 _BUCKETS = (("full", None, None), ("short", 0.0, 10.0), ("middle", 10.0, 30.0), ("long", 30.0, 150.0))
 _MR_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+# R1 and R5 thresholds of GroundVTS's script (moment_detr reports R1 from 0.5).
+_RECALL_THRESHOLDS = (0.3, 0.35, 0.4, 0.45) + _MR_THRESHOLDS
+_R5_WINDOWS = 5
+CONVENTIONS = ("moment_detr", "clamped")
+GROUNDVTS = "groundvts_eval_qvhighlights"  # convention name of the keys defined by GroundVTS's script
 _HD_LEVELS = (("Fair", 2.0), ("Good", 3.0), ("VeryGood", 4.0))
 
 
@@ -223,13 +246,22 @@ def _submitted(pairs: list, field: str) -> bool:
 
 
 def temporal_iou(a: tuple, b: tuple) -> float:
-    """inter / (len_a + len_b - inter) of two sorted windows; 0 when the union is empty.
+    """inter / (len_a + len_b - inter), the reference's `compute_temporal_iou_batch_cross`; 0 instead of its
+    NaN when the union is 0, and 0 for a reversed window (no intersection).
 
     Same definition as groundvts.processing.parsing.temporal_iou (a copy: this script loads without groundvts).
     """
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def hull_iou(a: tuple, b: tuple) -> float:
+    """inter / (max end - min start), the reference's `compute_temporal_iou_batch_paired` (R1, R5): equal to
+    `temporal_iou` for overlapping windows, but rounded differently, which decides ties at a threshold."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    hull = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / hull if hull != 0 else 0.0
 
 
 def _interpolated_ap(tp: np.ndarray, num_gt: int) -> float:
@@ -250,7 +282,8 @@ def detection_ap(windows: list, gts: list, thresholds: tuple) -> np.ndarray:
         return np.zeros(len(thresholds))
     ranked = sorted(windows, key=lambda w: -w[2])  # stable: ties keep the listed order
     ious = np.array([[temporal_iou(w, g) for g in gts] for w in ranked])
-    gt_order = np.argsort(-ious, axis=1, kind="stable")
+    # The reference tries ground truths in `argsort()[::-1]` order: ties go to the later window first.
+    gt_order = np.argsort(ious, axis=1, kind="stable")[:, ::-1]
     aps = np.zeros(len(thresholds))
     for t_index, threshold in enumerate(thresholds):
         matched = np.zeros(len(gts), dtype=bool)
@@ -288,27 +321,30 @@ def _percent(value: float, decimals: Optional[int]) -> float:
     return float(f"{value:.{decimals}f}") if decimals is not None else float(value)
 
 
-def _clean_windows(windows: list, duration: float, clamp: bool, counts: dict) -> list:
-    cleaned = []
+def _fitted_windows(windows: list, duration: float, fix: bool, counts: dict) -> list:
+    """Count reversed windows and windows outside [0, duration]; with `fix`, sort and clamp them."""
+    fitted = []
     for start, end, score in windows:
         if start > end:
-            start, end = end, start
             counts["MR-num-reversed"] += 1
-        if clamp and (start < 0 or end > duration):
-            start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
+            if fix:
+                start, end = end, start
+        if min(start, end) < 0 or max(start, end) > duration:
             counts["MR-num-clamped"] += 1
-        cleaned.append((start, end, score))
-    return cleaned
+            if fix:
+                start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
+        fitted.append((start, end, score))
+    return fitted
 
 
-def _moment_retrieval(pairs: list, max_pred_windows: Optional[int], clamp: bool, decimals: Optional[int]) -> dict:
+def _moment_retrieval(pairs: list, max_pred_windows: Optional[int], fix: bool, decimals: Optional[int]) -> dict:
     counts = {"MR-num-empty": 0, "MR-num-reversed": 0, "MR-num-clamped": 0}
     queries = []
     for pred, ref in pairs:
         if not ref["relevant_windows"]:
             raise ValueError(f"reference for qid {ref['qid']}: no relevant_windows")
-        gts = [tuple(sorted(w)) for w in ref["relevant_windows"]]
-        windows = _clean_windows(pred["pred_relevant_windows"], ref["duration"], clamp, counts)
+        gts = [tuple(w) for w in ref["relevant_windows"]]
+        windows = _fitted_windows(pred["pred_relevant_windows"], ref["duration"], fix, counts)
         counts["MR-num-empty"] += not windows
         queries.append((windows, gts))
     results = {}
@@ -323,16 +359,38 @@ def _moment_retrieval(pairs: list, max_pred_windows: Optional[int], clamp: bool,
     return results
 
 
+def _first_window_iou(windows: list, gts: list) -> float:
+    """R1 / mIoU: the first-listed window's hull IoU with the ground truth it overlaps best (first on ties)."""
+    if not windows:
+        return 0.0
+    best = int(np.argmax([temporal_iou(windows[0], g) for g in gts]))
+    return hull_iou(windows[0], gts[best])
+
+
+def _best_of_five_iou(windows: list, gts: list) -> float:
+    """R5 (GroundVTS `compute_mr_r5`): the hull IoU of the best (window, ground truth) pair among the first 5
+    listed windows, the first such pair in row order on ties."""
+    if not windows:
+        return 0.0
+    ious = np.array([[temporal_iou(w, g) for g in gts] for w in windows[:_R5_WINDOWS]])
+    row, column = np.unravel_index(int(np.argmax(ious)), ious.shape)
+    return hull_iou(windows[row], gts[column])
+
+
 def _bucket_metrics(bucket: str, queries: list, max_pred_windows: Optional[int], decimals: Optional[int]) -> dict:
     nan = float("nan")
     if queries:
         aps = np.mean([detection_ap(w[:max_pred_windows], g, _MR_THRESHOLDS) for w, g in queries], axis=0)
-        top1 = np.array([max(temporal_iou(w[0], g) for g in gts) if w else 0.0 for w, gts in queries])
+        top1 = np.array([_first_window_iou(w, gts) for w, gts in queries])
+        top5 = np.array([_best_of_five_iou(w, gts) for w, gts in queries])
     results = {f"MR-{bucket}-mAP": _percent(float(np.mean(aps)), decimals) if queries else nan}
     for t_index, threshold in enumerate(_MR_THRESHOLDS):
         results[f"MR-{bucket}-mAP@{threshold:g}"] = _percent(aps[t_index], decimals) if queries else nan
-    for threshold in _MR_THRESHOLDS:
+    for threshold in _RECALL_THRESHOLDS:
         results[f"MR-{bucket}-R1@{threshold:g}"] = _percent(np.mean(top1 >= threshold), decimals) if queries else nan
+    results[f"MR-{bucket}-mIoU"] = _percent(float(np.mean(top1)), decimals) if queries else nan
+    for threshold in _RECALL_THRESHOLDS:
+        results[f"MR-{bucket}-R5@{threshold:g}"] = _percent(np.mean(top5 >= threshold), decimals) if queries else nan
     results[f"MR-{bucket}-num-queries"] = len(queries)
     return results
 
@@ -357,10 +415,13 @@ def _saliency_matrix(ref: dict, clip_length: float) -> np.ndarray:
 
 
 def _lenient_hit(scores: np.ndarray, positive: np.ndarray) -> bool:
-    """GroundVTS compute_hl_hit1_multiple: any clip tied at a non-zero maximum is positive."""
-    if len(scores) == 0 or scores.max() == 0:
+    """GroundVTS compute_hl_hit1_multiple: the maximum over all scores (not cut to the clip count); a miss if it
+    is 0, else a hit if a clip tied at it lies inside the video and is positive."""
+    top = scores.max()
+    if top == 0:
         return False
-    return bool(positive[scores == scores.max()].any())
+    tied = np.nonzero(scores == top)[0]
+    return bool(positive[tied[tied < len(positive)]].any())
 
 
 def _highlight_detection(
@@ -369,20 +430,27 @@ def _highlight_detection(
     aps = {name: [] for name, _ in _HD_LEVELS}
     hits = {name: [] for name, _ in _HD_LEVELS}
     lenient_hits = {name: [] for name, _ in _HD_LEVELS}
-    counts = {"HL-num-padded": 0, "HL-num-truncated": 0}
+    counts = {"HL-num-empty": 0, "HL-num-padded": 0, "HL-num-truncated": 0}
     for pred, ref in pairs:
         gt = _saliency_matrix(ref, clip_length)
-        num_clips = gt.shape[0]
+        num_clips, num_annotators = gt.shape
         raw = np.asarray(pred["pred_saliency_scores"], dtype=float)
+        if len(raw) == 0:  # no highlight prediction: no credit (the references raise here)
+            counts["HL-num-empty"] += 1
+            for name, _ in _HD_LEVELS:
+                aps[name].extend([0.0] * num_annotators)
+                hits[name].append(False)
+                lenient_hits[name].append(False)
+            continue
         counts["HL-num-padded"] += len(raw) < num_clips
         counts["HL-num-truncated"] += len(raw) > num_clips
         fitted = np.concatenate([raw[:num_clips], np.full(max(num_clips - len(raw), 0), pad_value)])
-        top = int(np.argmax(raw)) if len(raw) else 0  # first argmax of the unpadded scores
+        top = int(np.argmax(raw))  # first argmax of the unpadded scores
         for name, level in _HD_LEVELS:
             positive = gt >= level
             aps[name].extend(saliency_ap(fitted, positive))
             hits[name].append(top < num_clips and positive[top].any())
-            lenient_hits[name].append(_lenient_hit(raw[:num_clips], positive[: len(raw)]))
+            lenient_hits[name].append(_lenient_hit(raw, positive))
     results = {}
     for name, _ in _HD_LEVELS:
         results[f"HL-min-{name}-mAP"] = _percent(float(np.mean(aps[name])), decimals)
@@ -391,6 +459,12 @@ def _highlight_detection(
             results[f"HL-min-{name}-Hit1-lenient"] = _percent(float(np.mean(lenient_hits[name])), decimals)
     results.update(counts)
     return results
+
+
+def _key_conventions(results: dict) -> dict:
+    """The keys whose definition comes from GroundVTS's eval_qvhighlights.py, not from moment_detr."""
+    groundvts = ("-mIoU", "-Hit1-lenient")
+    return {key: GROUNDVTS for key in results if key.endswith(groundvts) or "-R5@" in key}
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -438,7 +512,7 @@ class Qvhighlights(evaluate.Metric):
         clip_length: float = 2.0,
         saliency_pad_value: float = 0.0,
         lenient_hit1: bool = False,
-        clamp_windows: bool = True,
+        convention: str = "moment_detr",
         decimals: Optional[int] = 2,
     ) -> dict:
         self._num_seen = 0
@@ -446,6 +520,8 @@ class Qvhighlights(evaluate.Metric):
             raise ValueError(f"max_pred_windows: {max_pred_windows!r} is not a positive integer")
         if not _is_number(clip_length) or not clip_length > 0:
             raise ValueError(f"clip_length: {clip_length!r} must be > 0")
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention: {convention!r} is not one of {', '.join(map(repr, CONVENTIONS))}")
         pairs = _pair_by_qid(predictions, references)
         do_mr = _submitted(pairs, "pred_relevant_windows")
         do_hd = _submitted(pairs, "pred_saliency_scores")
@@ -453,7 +529,9 @@ class Qvhighlights(evaluate.Metric):
             raise ValueError("predictions hold neither pred_relevant_windows nor pred_saliency_scores")
         results = {"num_queries": len(pairs)}
         if do_mr:
-            results.update(_moment_retrieval(pairs, max_pred_windows, clamp_windows, decimals))
+            results.update(_moment_retrieval(pairs, max_pred_windows, convention == "clamped", decimals))
         if do_hd:
             results.update(_highlight_detection(pairs, clip_length, saliency_pad_value, lenient_hit1, decimals))
+        results["convention"] = convention
+        results["key_conventions"] = _key_conventions(results)
         return results

@@ -6,8 +6,8 @@ Passes (one generation each, per query):
 - `qa` (NExT-GQA): the multiple-choice prompt (`mcq_prompt`), parsed into the chosen option.
 
 Rows are metric-ready: Charades-STA / ActivityNet `window`; QVHighlights the moment_detr submission fields
-`pred_relevant_windows` `[[s, e, score]]` and `pred_saliency_scores`; NExT-GQA `window` and `answer` (option
-text, as in the metric's references). An unparsed answer gives `window` None / no windows / all-zero saliency /
+`pred_relevant_windows` `[[s, e, score]]` and `pred_saliency_scores`; NExT-GQA `window`, `answer_index` (the
+option the metric compares, as eval_ground.py does) and `answer` (its text). An unparsed answer gives `window` None / no windows / no saliency scores (`[]`) /
 `answer` None, which the metrics score as failures. Every row says whether a span was `clamped` to the video or
 `swapped` (with the moment answer's own `raw_window` when so).
 
@@ -17,7 +17,6 @@ text, as in the metric's references). An unparsed answer gives `window` None / n
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 
 from groundvts.processing.annotations import BENCHMARKS, LoadedAnnotations, load_annotations
 from groundvts.processing.parsing import HighlightPrediction, MomentPrediction, parse_hd_answer, parse_mr_answer
-from groundvts.processing.prompts import HD_CLIP_SECONDS, task_prompt
+from groundvts.processing.prompts import task_prompt
 
 PASSES: dict[str, tuple[str, ...]] = {
     "charades_sta": ("mr",),
@@ -106,9 +105,10 @@ def _mr_window(prediction: MomentPrediction | None) -> list[float] | None:
 
 
 def _saliency(record: Any, prediction: HighlightPrediction | None) -> tuple[list[int], list[list[float]]]:
-    """(score per 2-s clip, levelled windows `[s, e, level score]`); all zeros / none when unparsed."""
+    """(score per 2-s clip, levelled windows `[s, e, level score]`); both empty when unparsed: no scores is "no
+    prediction", which the metric scores without credit (all zeros would be a tied ranking that can earn some)."""
     if prediction is None:
-        return [0] * math.ceil(round(record.duration / HD_CLIP_SECONDS, 9)), []
+        return [], []
     return list(prediction.saliency_scores), prediction.relevant_windows
 
 

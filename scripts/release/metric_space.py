@@ -2,8 +2,8 @@
 
 `evaluate.load("<namespace>/<name>")` fetches `<name>.py` from the Space `<namespace>/<name>`, so the
 Space is named after the metric script. The folder holds that script (copied unchanged), an
-`app.py`, a `README.md` whose front matter makes it a Gradio Space tagged `evaluate`/`metric`,
-and a `requirements.txt`. `evaluate-cli create` is not used: it is broken on huggingface_hub 2.x.
+`app.py`, a `README.md` whose front matter makes it a Gradio Space tagged `evaluate`/`metric` (its body is the
+metric folder's card, `evaluate_metrics/<name>/README.md`), and a `requirements.txt`. `evaluate-cli create` is not used: it is broken on huggingface_hub 2.x.
 
     space_dir = build_space("moment_retrieval", "my-org", DEFAULT_OUT_DIR)   # no network
     upload_space(space_dir, "my-org/moment_retrieval")                       # HF_TOKEN; raises UploadError
@@ -144,11 +144,6 @@ metric.compute(predictions=predictions, references=references, **{kwargs})
 
 ```bibtex
 {citation}```
-
-## Source
-
-`evaluate_metrics/{name}/{name}.py` of GroundVTS, copied unchanged. It is self-contained: its
-only third-party imports are the packages in `requirements.txt`.
 """
 
 
@@ -189,8 +184,17 @@ def script_requirements(script: Path) -> list[str]:
     return [REQUIREMENTS[r] for r in third_party]
 
 
-def readme_text(name: str, repo_id: str, info, sdk_version: str) -> str:
-    """README.md: Space front matter (§7 of the field notes) and a metric card from the module info."""
+SOURCE_SECTION = """
+## Source
+
+`evaluate_metrics/{name}/{name}.py` of GroundVTS, copied unchanged. It is self-contained: its
+only third-party imports are the packages in `requirements.txt`.
+"""
+
+
+def readme_text(name: str, repo_id: str, info, sdk_version: str, card: str | None = None) -> str:
+    """README.md: Space front matter (§7 of the field notes) and the metric card: the metric folder's own README.md
+    (`card`; its conventions and limitations travel with the metric), else one generated from the module info."""
     card_data = SpaceCardData(
         title=name,
         sdk="gradio",
@@ -203,6 +207,10 @@ def readme_text(name: str, repo_id: str, info, sdk_version: str) -> str:
         colorTo="blue",
         pinned=False,
     )
+    if card is not None:
+        body = card.split("---", 2)[-1] if card.startswith("---") else card  # the card's own front matter goes
+        body = body.replace("<namespace>/", repo_id.split("/")[0] + "/") + SOURCE_SECTION.format(name=name)
+        return f"---\n{card_data.to_yaml()}\n---\n{body}"
     example = EXAMPLES.get(name, {"predictions": [], "references": [], "kwargs": {}})
     body = README_BODY.format(
         name=name,
@@ -213,7 +221,7 @@ def readme_text(name: str, repo_id: str, info, sdk_version: str) -> str:
         predictions=example["predictions"],
         references=example["references"],
         kwargs=example["kwargs"],
-    )
+    ) + SOURCE_SECTION.format(name=name)
     return f"---\n{card_data.to_yaml()}\n---\n{body}"
 
 
@@ -255,7 +263,9 @@ def build_space(
     shutil.copyfile(script, space_dir / script.name)
     # Loading the copy proves the script works on its own, as it will on the Hub.
     info = evaluate.load(str(space_dir)).info
-    (space_dir / "README.md").write_text(readme_text(name, repo_id, info, sdk_version), encoding="utf-8")
+    card_file = metrics_dir / name / "README.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else None
+    (space_dir / "README.md").write_text(readme_text(name, repo_id, info, sdk_version, card), encoding="utf-8")
     (space_dir / "app.py").write_text(app_text(name), encoding="utf-8")
     (space_dir / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     return space_dir

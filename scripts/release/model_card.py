@@ -63,6 +63,16 @@ def read_result_splits(paths: list[str | Path]) -> dict[str, str]:
     return splits
 
 
+def read_result_conventions(paths: list[str | Path]) -> dict[str, dict[str, str]]:
+    """benchmark -> {metric: convention} from `groundvts evaluate --output` files (files that record them)."""
+    conventions = {}
+    for path in map(Path, paths):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict) and isinstance(data.get("conventions"), dict):
+            conventions[data["benchmark"]] = {str(k): str(v) for k, v in data["conventions"].items()}
+    return conventions
+
+
 def read_results(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
     """benchmark -> metrics from results files. A file is either a mapping benchmark -> {metric: value} or one
     `groundvts evaluate --output` file (`{"benchmark": ..., "metrics": {...}, ...}`)."""
@@ -103,6 +113,7 @@ def eval_results_from_files(
     `all_metrics`, then every other finite metric). Counts are never included. `dataset_ids` / `splits` override a
     benchmark's dataset id (a Hub id where one exists) and split."""
     results = read_results(paths)
+    conventions = read_result_conventions(paths)
     splits = {**read_result_splits(paths), **splits}  # --split wins over what evaluate recorded
     for flag, given in (("--dataset", dataset_ids), ("--split", splits)):
         unused = sorted(set(given) - set(results))
@@ -126,6 +137,7 @@ def eval_results_from_files(
             eval_results += eval_results_from_metrics(
                 metrics, benchmark, metrics=chosen,
                 dataset_type=dataset_ids.get(benchmark), dataset_split=splits.get(benchmark),
+                conventions=conventions.get(benchmark),
             )
         except ValueError as error:
             raise ReleaseError(f"{benchmark}: {error}") from error
@@ -174,9 +186,14 @@ def _base(inputs: CardInputs) -> str:
 def _results_table(eval_results: list[EvalResult]) -> str:
     if not eval_results:
         return ""
-    rows = [f"| {r.dataset_name} | {r.dataset_split or ''} | {r.metric_name or r.metric_type} | {r.metric_value} |"
-            for r in eval_results]
-    return "## Results\n\n| Benchmark | Split | Metric | Value |\n|---|---|---|---|\n" + "\n".join(rows)
+    rows = [f"| {r.dataset_name} | {r.dataset_split or ''} | {r.metric_name or r.metric_type} | {r.metric_value} | "
+            f"{r.metric_config or 'not stated'} |" for r in eval_results]
+    return (
+        "## Results\n\n| Benchmark | Split | Metric | Value | Convention |\n|---|---|---|---|---|\n" + "\n".join(rows)
+        + "\n\nConvention: the evaluator definition that produced the number (`groundvts evaluate` records it; "
+        "`eval_auto` = GroundVTS/VideoMind `eval/eval_auto.py`, `moment_detr` = moment_detr `standalone_eval`, "
+        "`eval_ground` = NExT-GQA `eval_ground.py`; see the metric cards for the others)."
+    )
 
 
 def _python_usage(inputs: CardInputs) -> str:

@@ -53,7 +53,9 @@ def test_model_card_round_trip_keeps_every_result(load_metric):
     block = reloaded.data.to_dict()["model-index"]
     assert block == model_index("GroundVTS-Q", results)
     assert [len(entry["metrics"]) for entry in block[0]["results"]] == [4, 8]
-    assert block[0]["results"][0]["metrics"][1] == {"type": "R1@0.5", "value": 50.0, "name": "R1@0.5"}
+    assert block[0]["results"][0]["metrics"][1] == {
+        "type": "R1@0.5", "value": 50.0, "name": "R1@0.5", "config": "eval_auto"
+    }
 
 
 def test_custom_dataset_without_benchmark():
@@ -82,3 +84,23 @@ def test_bad_requests_are_rejected(results, kwargs, message):
 def test_model_name_is_required():
     with pytest.raises(ValueError, match="model_name"):
         model_index("", eval_results_from_metrics(MR_RESULTS, "charades_sta"))
+
+
+def test_each_entry_states_the_convention_of_its_number():
+    results = {**MR_RESULTS, "convention": "eval_auto"}
+    assert {r.metric_config for r in eval_results_from_metrics(results, "charades_sta")} == {"eval_auto"}
+    qvh = {"MR-full-R1@0.5": 53.94, "MR-full-mIoU": 49.21, "convention": "moment_detr",
+           "key_conventions": {"MR-full-mIoU": "groundvts_eval_qvhighlights"}}
+    entries = eval_results_from_metrics(qvh, "qvhighlights", metrics=["MR-full-R1@0.5", "MR-full-mIoU"])
+    assert [r.metric_config for r in entries] == ["moment_detr", "groundvts_eval_qvhighlights"]
+    given = eval_results_from_metrics(MR_RESULTS, "charades_sta", conventions="lighthouse")
+    assert {r.metric_config for r in given} == {"lighthouse"}
+    assert eval_results_from_metrics(MR_RESULTS, "charades_sta")[0].metric_config is None  # nothing stated
+    index = model_index("m", eval_results_from_metrics(results, "charades_sta"))
+    assert index[0]["results"][0]["metrics"][0]["config"] == "eval_auto"
+
+
+def test_metric_output_feeds_the_card_with_its_convention(load_metric):
+    result = load_metric("moment_retrieval").compute(predictions=[[0.0, 5.0]], references=[[[0.0, 10.0]]])
+    (entry, *_) = eval_results_from_metrics(result, "charades_sta")
+    assert entry.metric_config == "eval_auto" and entry.metric_value == 100.0

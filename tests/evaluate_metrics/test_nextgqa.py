@@ -77,15 +77,29 @@ def test_grounding_only_has_no_accuracy(metric):
     assert result["num_unparsed"] == 1
 
 
-def test_windows_are_sorted_and_clamped_with_a_duration(metric):
+def test_windows_are_used_as_given_unless_clamped(metric):
     references = [{"qid": 1, "windows": [[6.0, 12.0]], "duration": 10.0}]
-    result = metric.compute(predictions=[{"qid": 1, "window": [14.0, 6.0]}], references=references)
-    assert result["mIoU"] == 100.0  # [6, 14] -> [6, 10]; GT [6, 12] -> [6, 10]
-    assert (result["num_reversed"], result["num_clamped"], result["num_reference_clamped"]) == (1, 1, 1)
-    kept = metric.compute(
-        predictions=[{"qid": 1, "window": [14.0, 6.0]}], references=references, clamp_references=False
-    )
-    assert kept["mIoU"] == pytest.approx(100 * 4 / 6)
+    predictions = [{"qid": 1, "window": [14.0, 6.0]}]
+    official = metric.compute(predictions=predictions, references=references)
+    assert official["mIoU"] == official["mIoP"] == 0.0  # a reversed window scores 0 in eval_ground.py
+    assert (official["num_reversed"], official["num_clamped"], official["num_reference_clamped"]) == (1, 1, 1)
+    assert official["convention"] == "eval_ground"
+    clamped = metric.compute(predictions=predictions, references=references, convention="clamped")
+    assert clamped["mIoU"] == 100.0  # [6, 14] -> [6, 10]; GT [6, 12] -> [6, 10]
+    assert (clamped["num_reversed"], clamped["num_clamped"], clamped["num_reference_clamped"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("window", [[35.0, 40.0], [30.0, 34.0], [40.0, 40.0], [-6.0, -1.0]])
+@pytest.mark.parametrize("convention", ["eval_ground", "clamped"])
+def test_a_window_outside_the_video_scores_zero(metric, window, convention):
+    """Clamped to [30, 30] (or [0, 0]), a window after (before) the video would be a zero-length point on the
+    boundary, which the zero-length rule scores IoP 1 against a truth touching it; the official script gives 0."""
+    references = [{"qid": 1, "windows": [[25.0, 30.0], [0.0, 2.0]], "duration": 30.0, "answer": "0"}]
+    result = metric.compute(predictions=[{"qid": 1, "window": window, "answer": 0}], references=references,
+                            convention=convention)
+    assert result["mIoU"] == result["mIoP"] == result["Acc@GQA"] == 0.0
+    assert result["Acc@QA"] == 100.0
+    assert result["num_outside"] == (convention == "clamped")
 
 
 def test_add_batch_matches_compute(metric, load_metric):
@@ -163,33 +177,74 @@ def test_nextgqa_val_ground_truth_as_prediction(metric, shared_data):
     assert result["num_reference_clamped"] == 3  # 3 val segments end past the integer duration
 
 
-def _official_iou_iop(pred, gt):
-    """doc-doc/NExT-GQA eval_ground.py's definitions: hull-union IoU, IoP over the prediction."""
-    if pred[0] == pred[1]:
-        return 0.0, float(gt[0] <= pred[0] <= gt[1])
-    inter = min(pred[1], gt[1]) - max(pred[0], gt[0])
-    hull = max(pred[1], gt[1]) - min(pred[0], gt[0])
-    return max(inter / hull, 0.0), max(inter / (pred[1] - pred[0]), 0.0)
+def _official_get_tiou(loc, span):
+    """doc-doc/NExT-GQA eval_ground.py get_tIoU(loc=ground truth, span=prediction)."""
+    if span[0] == span[-1]:
+        return (0, 1) if loc[0] <= span[0] <= loc[1] else (0, 0)
+    union = (min(loc[0], span[0]), max(loc[-1], span[-1]))
+    inter = max(loc[0], span[0]), min(loc[-1], span[-1])
+    dis_i = inter[1] - inter[0]
+    iou = dis_i / (union[1] - union[0]) if union[1] > union[0] else 0.0
+    iop = dis_i / (span[-1] - span[0]) if span[-1] > span[0] else 0.0
+    return iou, iop
 
 
-def test_nextgqa_val_shifted_predictions_match_the_official_definitions(metric, shared_data):
+def _official_scores(window, locs):
+    best_iou, best_iop = 0, 0
+    for loc in locs:
+        iou, iop = _official_get_tiou(loc, window)
+        best_iou = iou if iou > best_iou else best_iou
+        best_iop = iop if iop > best_iop else best_iop
+    return best_iou, best_iop
+
+
+def test_nextgqa_val_raw_predictions_match_the_official_script(metric, shared_data):
+    """Shifted, reversed, zero-length and out-of-video windows, option-index answers, durations given: the
+    default convention gives the official script's numbers."""
     references = _nextgqa_val(shared_data)
     rng = np.random.default_rng(1)
-    predictions, ious, iops, grounded = [], [], [], []
+    predictions, ious, iops, grounded, correct = [], [], [], [], []
     for i, ref in enumerate(references):
         start, end = ref["windows"][0]
-        window = [start + rng.uniform(-3, 3), end + rng.uniform(-3, 3)] if i % 7 else [start, start]
-        window = sorted(window)
-        answer = ref["answer"] if i % 3 else "wrong"
+        if i % 7 == 0:
+            window = [start, start]
+        elif i % 11 == 0:
+            window = [ref["duration"] + 1.0, ref["duration"] + 6.0]  # after the video
+        else:
+            window = [start + rng.uniform(-3, 3), end + rng.uniform(-3, 3)]  # sometimes reversed
+        truth = i % 5
+        answer = truth if i % 3 else (truth + 1) % 5
         predictions.append({"qid": ref["qid"], "window": window, "answer": answer})
-        scores = [_official_iou_iop(window, gt) for gt in ref["windows"]]
-        ious.append(max(s[0] for s in scores))
-        iops.append(max(s[1] for s in scores))
-        grounded.append(answer == ref["answer"] and iops[-1] >= 0.5)
-    # No durations: the official script neither clamps nor sorts.
-    unclamped = [{k: v for k, v in ref.items() if k != "duration"} for ref in references]
-    result = metric.compute(predictions=predictions, references=unclamped)
-    assert result["mIoU"] == pytest.approx(100 * np.mean(ious))
-    assert result["mIoP"] == pytest.approx(100 * np.mean(iops))
-    assert result["IoP@0.5"] == pytest.approx(100 * np.mean(np.array(iops) >= 0.5))
+        ref["answer"] = truth
+        iou, iop = _official_scores(window, ref["windows"])
+        ious.append(iou)
+        iops.append(iop)
+        correct.append(answer == truth)
+        grounded.append(answer == truth and iop >= 0.5)
+    result = metric.compute(predictions=predictions, references=references)
+    assert result["mIoU"] == pytest.approx(100 * np.mean(ious), abs=1e-9)
+    assert result["mIoP"] == pytest.approx(100 * np.mean(iops), abs=1e-9)
+    for t in (0.3, 0.5):
+        assert result[f"IoU@{t}"] == 100 * np.mean(np.array(ious) >= t)
+        assert result[f"IoP@{t}"] == 100 * np.mean(np.array(iops) >= t)
+    assert result["Acc@QA"] == pytest.approx(100 * np.mean(correct))
     assert result["Acc@GQA"] == pytest.approx(100 * np.mean(grounded))
+    assert result["num_reversed"] > 0 and result["num_clamped"] > 0
+
+
+def test_nextgqa_test_windows_after_the_video_score_zero(metric, shared_data):
+    """Every test question answered with a window after the video's end: 0 under both conventions. Clamped to a
+    zero-length point at the end, it would score IoP 1 wherever the truth reaches the end."""
+    folder = shared_data / "nextgqa"
+    spans = json.loads((folder / "gsub_test.json").read_text(encoding="utf-8"))
+    references, touching = [], 0
+    for vid, entry in spans.items():
+        for qid, windows in entry["location"].items():
+            references.append({"qid": f"{vid}_{qid}", "windows": windows, "duration": entry["duration"]})
+            touching += any(s <= entry["duration"] <= e for s, e in windows)
+    predictions = [{"qid": r["qid"], "window": [r["duration"] + 2.0, r["duration"] + 8.0]} for r in references]
+    assert len(references) == 5553
+    assert touching / len(references) == pytest.approx(0.107, abs=0.001)
+    for convention in ("eval_ground", "clamped"):
+        result = metric.compute(predictions=predictions, references=references, convention=convention)
+        assert result["mIoP"] == 0.0 and result["IoP@0.3"] == 0.0, convention

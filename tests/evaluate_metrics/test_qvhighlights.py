@@ -142,10 +142,15 @@ def test_reversed_window_no_longer_counts_as_a_hit(metric):
     assert result["MR-num-reversed"] == 1
 
 
-def test_reversed_window_mirroring_the_gt_is_sorted(metric):
-    result = _run(metric, _query(windows=[(20, 10, 0.9)], gt_windows=[(10, 20)]))
-    assert result["MR-full-mAP"] == 100.0
-    assert result["MR-num-reversed"] == 1
+def test_reversed_window_mirroring_the_gt_scores_zero_unless_clamped(metric):
+    """Reference defect: [20, 10] vs GT [10, 20] also has IoU 0/0 -> a TP there. Windows are used as given
+    (a reversed window has no intersection), and the clamped convention sorts them."""
+    query = _query(windows=[(20, 10, 0.9)], gt_windows=[(10, 20)])
+    result = _run(metric, query)
+    assert result["MR-full-mAP"] == 0.0 and result["MR-full-R1@0.3"] == 0.0
+    assert result["MR-num-reversed"] == 1 and result["convention"] == "moment_detr"
+    clamped = _run(metric, query, convention="clamped")
+    assert clamped["MR-full-mAP"] == 100.0 and clamped["MR-num-reversed"] == 1
 
 
 def test_empty_window_list_scores_zero_instead_of_crashing(metric):
@@ -155,11 +160,13 @@ def test_empty_window_list_scores_zero_instead_of_crashing(metric):
     assert result["MR-num-empty"] == 1
 
 
-def test_windows_past_the_duration_are_clamped(metric):
+def test_windows_past_the_duration_are_clamped_only_under_the_clamped_convention(metric):
     query = _query(windows=[(0, 40, 1.0)], gt_windows=[(0, 30)], duration=30)
-    assert _run(metric, query)["MR-full-mAP"] == 100.0
-    assert _run(metric, query)["MR-num-clamped"] == 1
-    assert _run(metric, query, clamp_windows=False)["MR-full-mAP@0.8"] == 0.0  # IoU 0.75
+    as_given = _run(metric, query)
+    assert as_given["MR-full-mAP@0.8"] == 0.0  # IoU 0.75, as the reference scores it
+    assert as_given["MR-num-clamped"] == 1  # counted, not changed
+    clamped = _run(metric, query, convention="clamped")
+    assert clamped["MR-full-mAP"] == 100.0 and clamped["convention"] == "clamped"
 
 
 # Highlight detection: 8 s -> 4 clips; clip 1 scored [4, 1, 2] and clip 2 [2, 3, 0] by the 3 annotators.
@@ -266,7 +273,9 @@ def test_add_batch_matches_compute(metric, load_metric):
     expected = _run(load_metric("qvhighlights"), *queries)
     metric.add_batch(predictions=[queries[0][0], queries[1][0]], references=[queries[1][1], queries[0][1]])
     metric.add(prediction=queries[2][0], reference=queries[2][1])
-    assert metric.compute(decimals=None) == pytest.approx(expected, nan_ok=True)  # middle/long are empty
+    result = metric.compute(decimals=None)
+    assert result.pop("key_conventions") == expected.pop("key_conventions")
+    assert result == pytest.approx(expected, nan_ok=True)  # middle/long are empty
 
 
 def _bad(pred_update=None, ref_update=None, second=None):
@@ -312,3 +321,114 @@ def test_bad_input_names_the_item(metric, inputs, message):
     predictions, references = inputs
     with pytest.raises(ValueError, match=message):
         metric.compute(predictions=predictions, references=references)
+
+
+def test_r1_ties_use_the_reference_hull_iou(metric):
+    """[5.9, 31.8] vs [5.0, 19.3]: IoU 13.4/26.8 = 0.5. The len_p + len_g - inter union rounds it to
+    0.49999999999999994, the reference's hull union (max end - min start) to 0.5, a hit."""
+    result = _run(metric, _query(windows=[(5.9, 31.8, 1.0)], gt_windows=[(5.0, 19.3)]))
+    assert result["MR-full-R1@0.5"] == 100.0
+    assert result["MR-full-mIoU"] == 50.0
+
+
+def test_greedy_matching_tries_the_later_of_tied_ground_truths_first(metric):
+    """[0, 20] has IoU 0.5 with both GTs; the reference's reversed argsort matches it to [10, 20], which
+    leaves [0, 10] for the next window: two true positives at 0.5."""
+    query = _query(windows=[(0, 20, 0.9), (0, 9, 0.8)], gt_windows=[(0, 10), (10, 20)])
+    assert _run(metric, query)["MR-full-mAP@0.5"] == 100.0
+
+
+def test_groundvts_recall_keys_hand_computed(metric):
+    # First-listed window IoU 0.4 (R1 at 0.3..0.4, not 0.45); the third window is the best of five (IoU 0.8).
+    query = _query(windows=[(0, 4, 0.1), (20, 30, 0.9), (0, 8, 0.5)], gt_windows=[(0, 10)])
+    result = _run(metric, query)
+    assert [result[f"MR-full-R1@{t}"] for t in (0.3, 0.35, 0.4, 0.45, 0.5)] == [100.0, 100.0, 100.0, 0.0, 0.0]
+    assert result["MR-full-mIoU"] == pytest.approx(40.0)
+    assert result["MR-full-R5@0.8"] == 100.0 and result["MR-full-R5@0.85"] == 0.0
+    windows = [(20 + 5 * i, 22 + 5 * i, 1.0) for i in range(5)] + [(0, 10, 1.0)]  # the hit is sixth
+    assert _run(metric, _query(windows=windows, gt_windows=[(0, 10)]))["MR-full-R5@0.3"] == 0.0
+    assert result["key_conventions"]["MR-full-mIoU"] == "groundvts_eval_qvhighlights"
+    assert "MR-full-R1@0.3" not in result["key_conventions"]  # the moment_detr R1 definition, more thresholds
+
+
+def _groundvts_r1_r5(pred_windows, gt_windows):
+    """GroundVTS eval_qvhighlights.py compute_mr_r1 / compute_mr_r5 for one query (hull IoU of the chosen pair)."""
+
+    def cross(p, g):
+        p, g = np.asarray(p, float).reshape(-1, 2), np.asarray(g, float)
+        inter = np.clip(np.minimum(p[:, None, 1], g[None, :, 1]) - np.maximum(p[:, None, 0], g[None, :, 0]), 0, None)
+        return inter / ((p[:, 1] - p[:, 0])[:, None] + (g[:, 1] - g[:, 0])[None, :] - inter)
+
+    def paired(p, g):
+        inter = max(0.0, min(p[1], g[1]) - max(p[0], g[0]))
+        union = max(p[1], g[1]) - min(p[0], g[0])
+        return inter / union if union != 0 else 0.0
+
+    first = pred_windows[0][:2]
+    r1 = paired(first, gt_windows[int(np.argmax(cross([first], gt_windows)[0]))])
+    top5 = [w[:2] for w in pred_windows[:5]]
+    ious = cross(top5, gt_windows)
+    ious[np.isnan(ious)] = 0
+    rows, cols = np.where(ious == np.max(ious))
+    return r1, paired(top5[rows[0]], gt_windows[cols[0]])
+
+
+def test_groundvts_keys_match_its_definitions_on_the_golden_predictions(load_metric, golden):
+    predictions, references, _ = golden
+    result = load_metric("qvhighlights").compute(predictions=predictions, references=references, decimals=None)
+    by_qid = {p["qid"]: p for p in predictions}
+    pairs = [_groundvts_r1_r5(by_qid[r["qid"]]["pred_relevant_windows"], r["relevant_windows"]) for r in references]
+    r1, r5 = np.array(pairs).T
+    assert result["MR-full-mIoU"] == pytest.approx(100 * r1.mean(), abs=1e-9)
+    for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.7):
+        assert result[f"MR-full-R1@{t}"] == pytest.approx(100 * np.mean(r1 >= t), abs=1e-9), t
+        assert result[f"MR-full-R5@{t}"] == pytest.approx(100 * np.mean(r5 >= t), abs=1e-9), t
+
+
+def _groundvts_lenient_hit(scores, binary):
+    """GroundVTS compute_hl_hit1_multiple for one query: max over all scores, ties past the clips miss."""
+    top = np.max(scores)
+    if top == 0:
+        return 0
+    return int(any(i < len(binary) and np.any(binary[i] > 0) for i in np.where(np.asarray(scores) == top)[0]))
+
+
+def test_lenient_hit1_is_groundvts_on_score_lists_longer_than_the_video(load_metric, golden):
+    """Scores past the last clip take part in the maximum (GroundVTS); cutting them off first, as this metric
+    did before, turns those queries' misses into hits."""
+    predictions, references, _ = golden
+    rng = np.random.default_rng(0)
+    long_preds = []
+    for pred in predictions:
+        scores = list(pred["pred_saliency_scores"])
+        tail = rng.integers(0, 5, size=20).astype(float) * max(scores) / 2  # some tails beat every clip
+        long_preds.append({**pred, "pred_saliency_scores": scores + tail.tolist()})
+    result = load_metric("qvhighlights").compute(
+        predictions=long_preds, references=references, lenient_hit1=True, decimals=None
+    )
+    by_qid = {p["qid"]: p["pred_saliency_scores"] for p in long_preds}
+    for name, level in (("Fair", 2), ("VeryGood", 4)):
+        oracle, cut = [], []
+        for ref in references:
+            gt = np.zeros((int(ref["duration"] / 2), 3))
+            gt[ref["relevant_clip_ids"]] = ref["saliency_scores"]
+            binary = (gt >= level).astype(float)
+            scores = by_qid[ref["qid"]]
+            oracle.append(_groundvts_lenient_hit(scores, binary))
+            cut.append(_groundvts_lenient_hit(scores[: len(binary)], binary))
+        assert result[f"HL-min-{name}-Hit1-lenient"] == pytest.approx(100 * np.mean(oracle), abs=1e-9)
+        assert np.mean(cut) - np.mean(oracle) > 0.2  # the old cut definition is far more generous here
+    assert result["HL-num-truncated"] == 1550
+    assert result["key_conventions"]["HL-min-VeryGood-Hit1-lenient"] == "groundvts_eval_qvhighlights"
+
+
+def test_empty_saliency_scores_earn_no_credit(metric):
+    """[] is "no highlight prediction": AP 0 and a miss. All-zero scores are a real (tied) prediction."""
+    empty = _query(qid=1, saliency=[], duration=8, clip_ids=[0], scores=[[4, 4, 4]])
+    result = _run(metric, empty, lenient_hit1=True)
+    assert result["HL-min-Fair-mAP"] == 0.0
+    assert result["HL-min-Fair-Hit1"] == 0.0 and result["HL-min-Fair-Hit1-lenient"] == 0.0
+    assert result["HL-num-empty"] == 1
+    zeros = _run(metric, _query(qid=1, saliency=[0, 0, 0, 0], duration=8, clip_ids=[0], scores=[[4, 4, 4]]))
+    assert zeros["HL-min-Fair-Hit1"] == 100.0 and zeros["HL-min-Fair-mAP"] == 25.0
+    assert zeros["HL-num-empty"] == 0

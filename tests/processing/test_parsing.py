@@ -5,6 +5,7 @@ import itertools
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer, temporal_iou, to_seconds
@@ -192,7 +193,21 @@ def _metric_temporal_iou(metric: str):
     return namespace["temporal_iou"]
 
 
-@pytest.mark.parametrize("metric", ["moment_retrieval", "qvhighlights"])
+def test_moment_retrieval_computes_the_same_iou_in_float32():
+    """The metric follows eval_auto's float32 arithmetic; on sorted finite windows it agrees to float32 precision."""
+    path = METRICS_DIR / "moment_retrieval" / "moment_retrieval.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    [function] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "iou_matrix"]
+    namespace: dict = {"np": np}
+    exec(compile(ast.Module(body=[function], type_ignores=[]), str(path), "exec"), namespace)
+    values = (-1.0, 0.0, 1.0, 2.5, 4.0, 7.3)
+    for a0, a1, b0, b1 in itertools.product(values, repeat=4):
+        if a0 <= a1 and b0 <= b1:
+            ours = float(namespace["iou_matrix"]([(a0, a1)], [(b0, b1)])[0, 0])
+            assert ours == pytest.approx(temporal_iou((a0, a1), (b0, b1)), abs=1e-6), (a0, a1, b0, b1)
+
+
+@pytest.mark.parametrize("metric", ["qvhighlights"])
 def test_the_metrics_copy_the_same_definition(metric):
     theirs = _metric_temporal_iou(metric)
     assert "groundvts.processing.parsing.temporal_iou" in theirs.__doc__

@@ -34,7 +34,7 @@ def test_dry_run_builds_a_loadable_space_folder(tmp_path, name):
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
     assert card.data.tags == ["evaluate", "metric"]
     assert f'evaluate.load("test-org/{name}")' in card.text
-    numpy = ["numpy"] if name == "qvhighlights" else []  # only what the script imports
+    numpy = ["numpy"] if name in ("moment_retrieval", "qvhighlights") else []  # only what the script imports
     assert (space / "requirements.txt").read_text().split() == ["datasets>=2.14", "evaluate>=0.4.6", *numpy]
     # The copied script runs on its own, on the example the app shows.
     example = push.EXAMPLES[name]
@@ -58,7 +58,7 @@ def test_app_computes_its_example_with_a_stub_gradio(tmp_path, monkeypatch):
     result = app["compute"](*values)
     assert result["HL-min-Fair-Hit1"] == 100.0
     assert "error" in app["compute"]("[1]", values[1], "")
-    assert "# Metric: qvhighlights" in captured["article"]
+    assert "# Metric Card for qvhighlights" in captured["article"]  # the metric folder's card
 
 
 def test_cli_dry_run_as_a_module(tmp_path):
@@ -140,3 +140,13 @@ def test_a_failed_upload_exits_1_with_a_message(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "error: upload to org/nextgqa failed: no network" in err and "Traceback" not in err
     assert (tmp_path / "nextgqa" / "app.py").is_file()  # the folder was built before the upload failed
+
+
+@pytest.mark.parametrize("name", METRICS)
+def test_the_space_ships_the_metric_card(tmp_path, name):
+    """The Space's README body is the metric folder's card, so its conventions and limitations reach Hub users."""
+    assert push_cli.main([name, "--namespace", "test-org", "--dry-run", "--out-dir", str(tmp_path)]) == 0
+    text = (tmp_path / name / "README.md").read_text(encoding="utf-8")
+    card_body = (REPO_ROOT / "evaluate_metrics" / name / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]
+    assert card_body.replace("<namespace>/", "test-org/") in text
+    assert "## Limitations and Bias" in text and "convention" in text and "<namespace>" not in text

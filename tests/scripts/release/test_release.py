@@ -38,6 +38,9 @@ NEXTGQA_EVALUATE_OUTPUT = {
     "num_queries": 5553, "num_predictions": 5553, "num_missing": 0,
     "metrics": {"mIoU": 28.31, "mIoP": 40.05, "IoU@0.3": 38.9, "IoU@0.5": 25.2, "IoP@0.3": 47.72, "IoP@0.5": 40.1,
                 "Acc@QA": 70.2, "Acc@GQA": 31.9, "IoU@0.1": 55.5, "num_unparsed": 12},
+    "convention": "eval_ground",
+    "conventions": {key: "eval_ground" for key in ("mIoU", "mIoP", "IoU@0.3", "IoU@0.5", "IoP@0.3", "IoP@0.5",
+                                                    "Acc@QA", "Acc@GQA", "IoU@0.1")},
 }
 # The tiny processor samples 2 fps, at most 32 frames; the release sets other values so that the test sees them.
 RELEASE_VIDEO = {"fps": 1.0, "max_frames": 6, "max_pixels": 3136}
@@ -124,6 +127,11 @@ def test_card_metadata_parses_and_model_index_equals_the_results(released):
     qvh = [r.metric_type for r in data.eval_results if r.dataset_name == "QVHighlights"]
     assert qvh == ["MR-full-R1@0.5", "MR-full-mAP", "HL-min-VeryGood-Hit1"]
     assert data.model_name == "groundvts-q-tiny"
+    # Each number states its convention: the one `groundvts evaluate` recorded; hand-written files state none.
+    configs = {(r.dataset_name, r.metric_config) for r in data.eval_results}
+    assert configs == {("NExT-GQA", "eval_ground"), ("Charades-STA", None), ("QVHighlights", None)}
+    assert "| NExT-GQA | val | mIoU | 28.31 | eval_ground |" in card.text
+    assert "| mIoU | " in card.text and "not stated |" in card.text
     for text in ("trust_remote_code=True", "groundvts ground", "vts_keep_ratio", "@article{fan2026groundvts",
                  "1 fps, at most 6 frames, at most 3136 pixels", "max_new_tokens=6"):
         assert text in card.text, text
