@@ -128,7 +128,9 @@ class GroundVTSQwen3VLModel(GroundVTSQwenVLModelMixin, Qwen3VLModel):
 
         selections = token_keep = None
         if pixel_values_videos is not None:
-            video_output = self.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True)
+            # Stock `get_video_features` forwards to `get_image_features` without `return_dict`, so a config with
+            # `return_dict=False` would hand back a tuple; call the shared implementation directly.
+            video_output = self.get_image_features(pixel_values_videos, video_grid_thw, return_dict=True)
             inputs_embeds, selections, token_keep = self.sample_video_tokens(
                 video_output.pooler_output, video_grid_thw, inputs_embeds, text_embeds, video_tokens, image_tokens,
                 attention_mask, query_mask, labels, prompt_mask,
