@@ -334,3 +334,27 @@ def collate_qwen3(samples: list[dict], padding_side: str = "left", with_labels: 
     batch = collate([dict(s, second_per_grid_ts=0.0) for s in samples], padding_side, with_labels)
     batch.pop("second_per_grid_ts")
     return batch
+
+
+def tiny_qwen3_config_for(processor, **overrides) -> GroundVTSQwen3VLConfig:
+    """A tiny GroundVTS-Q3 config whose token ids and patch size (16) match a tiny Qwen3-VL processor."""
+    from groundvts.processing.tiny import special_token_ids
+
+    ids = special_token_ids(processor)
+    text = dict(
+        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"],
+        eos_token_id=ids["eos_token_id"],
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True, "rope_theta": 1e4},
+    )
+    vision = dict(
+        depth=2, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=16,
+        spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16, deepstack_visual_indexes=[0, 1],
+    )
+    settings = dict(
+        text_config=text, vision_config=vision, image_token_id=ids["image_token_id"],
+        video_token_id=ids["video_token_id"], vision_start_token_id=ids["vision_start_token_id"],
+        vision_end_token_id=ids["vision_end_token_id"],
+    )
+    settings.update(overrides)
+    return tiny_qwen3_config(**settings)
