@@ -8,7 +8,9 @@ target fps or `num_frames` under a `max_frames` cap, `query_mask`), this process
 - writes each patch's timestamp from the kept frames' true times (presentation times for variable-rate files):
   the mean of the patch's first and last frame time, Qwen3-VL's own formula;
 - refuses frames whose fps is unknown instead of assuming one (the timestamps would be fiction);
-- applies the reference per-frame pixel cap (`cap_pixels_per_frame=True`) unless the call or saved config says not.
+- applies the reference per-frame pixel cap (`cap_pixels_per_frame=True`) unless the call or saved config says not;
+  a call's `max_pixels` means pixels per frame, as for GroundVTS-Q (stock Qwen3-VL's `size["longest_edge"]` is the
+  whole video's budget).
 `video_token_times` gives the [start, end) seconds of every visual token (for grounding results and plots).
 
 Hub-facing: saved next to the weights with its flat helpers and loaded with
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
 
+from .input_checks import check_positive
 from .qwen_vl_processing import GroundVTSQwenVLProcessorMixin
 from .video_sampling import align_metadata, flatten_videos
 
@@ -63,7 +66,23 @@ class GroundVTSQwen3VLProcessor(GroundVTSQwenVLProcessorMixin, Qwen3VLProcessor)
 
     def _process_videos(self, videos, **kwargs):
         _check_frame_rates_known(videos, kwargs.get("video_metadata"))
-        return super()._process_videos(videos, **kwargs)
+        max_pixels = kwargs.pop("max_pixels", None)
+        if max_pixels is None:
+            return super()._process_videos(videos, **kwargs)
+        check_positive(max_pixels, "max_pixels")
+        # Per frame: the reference cap allows min(max_video_tokens patches, video budget / frames) per frame, so cap
+        # the tokens at max_pixels and make the budget too large to bind for any video within the frame cap.
+        video = self.video_processor
+        size = dict(kwargs.pop("size", None) or video.size)
+        max_frames = kwargs.get("max_frames") or getattr(video, "max_frames", None) or 768
+        size["longest_edge"] = max_pixels * int(max_frames)
+        size["shortest_edge"] = min(int(size["shortest_edge"]), max_pixels)
+        saved = video.max_video_tokens
+        video.max_video_tokens = max(1, max_pixels // (video.patch_size * video.merge_size) ** 2)
+        try:
+            return super()._process_videos(videos, size=size, cap_pixels_per_frame=True, **kwargs)
+        finally:
+            video.max_video_tokens = saved
 
     def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
         # As stock, one `<t seconds><|vision_start|>pads<|vision_end|>` block per temporal patch, but t from the kept

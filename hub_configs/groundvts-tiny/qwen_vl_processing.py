@@ -52,6 +52,9 @@ class GroundVTSQwenVLProcessorMixin:
     """List it before the stock `Qwen*VLProcessor`."""
 
     valid_processor_kwargs = GroundVTSQwenProcessingKwargs
+    # The per-frame pixel cap of the backbone's reference recipe, used unless the call or the saved video processor
+    # config sets `cap_pixels_per_frame`: GroundVTS-Q's bounds pixels per frame only (`max_pixels`).
+    default_cap_pixels_per_frame = False
 
     def __call__(self, images=None, text=None, videos=None, **kwargs):
         """Stock Qwen2.5-VL outputs plus `query_mask` (same shape and type as `input_ids`)."""
@@ -100,8 +103,7 @@ class GroundVTSQwenVLProcessorMixin:
         self._pixels_to_size(kwargs)
         unset_cap = getattr(self.video_processor, "cap_pixels_per_frame", None) is None
         if kwargs.get("cap_pixels_per_frame") is None and unset_cap:
-            # The reference recipe bounds pixels per frame only (`max_pixels`), not per video.
-            kwargs["cap_pixels_per_frame"] = False
+            kwargs["cap_pixels_per_frame"] = self.default_cap_pixels_per_frame
         return super()._process_videos(frames, video_metadata=metadata, do_sample_frames=False, **kwargs)
 
     def _frame_chooser(

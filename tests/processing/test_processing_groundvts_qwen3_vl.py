@@ -12,6 +12,7 @@ from processing_test_utils import masked_token_ids, plain_token_ids, qwen_frame_
 from timing_videos import EVENT_START, max_gap, write_event_video
 
 from groundvts.processing.processing_groundvts_qwen3_vl import patch_timestamps, video_token_times
+from groundvts.processing.tiny import write_test_video
 
 SOURCES = {"23.976": 23.976, "29.97": 29.97, "30": 30.0, "vfr": None}
 CASES = [(source, fps, None) for source in SOURCES for fps in (1.0, 2.0, 4.0)]
@@ -107,3 +108,17 @@ def test_query_mask_marks_the_question_only(qwen3_processor, event_videos):
     )
     assert masked_token_ids(outputs) == plain_token_ids(qwen3_processor.tokenizer, question)
     assert "second" not in qwen3_processor.tokenizer.decode(masked_token_ids(outputs))
+
+
+@pytest.mark.parametrize("fps", [1.0, 4.0])
+def test_max_pixels_bounds_each_frame_whatever_the_frame_count(qwen3_processor, tmp_path, fps):
+    """As for GroundVTS-Q (and the recipes' `video_max_pixels`), a call's max_pixels is per frame: 32x32 px is one
+    merged token per temporal patch at 1 fps and at 4 fps alike; the saved settings are left as they were."""
+    video = str(write_test_video(tmp_path / "large.mp4", num_frames=48, fps=8.0, size=(128, 128)))  # 6 s
+    saved = qwen3_processor.video_processor.max_video_tokens
+    outputs = qwen3_processor(text=[prompt(qwen3_processor)], videos=[video], fps=fps, max_pixels=32 * 32)
+    t, h, w = (int(v) for v in outputs["video_grid_thw"][0])
+    assert h * w // 4 == 1 and t == round(6 * fps / 2)
+    assert qwen3_processor.video_processor.max_video_tokens == saved
+    default = qwen3_processor(text=[prompt(qwen3_processor)], videos=[video], fps=fps)
+    assert int(default["video_grid_thw"][0][1:].prod()) > h * w  # without the bound: the saved per-video budget
