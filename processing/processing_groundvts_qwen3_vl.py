@@ -63,6 +63,7 @@ class GroundVTSQwen3VLProcessor(GroundVTSQwenVLProcessorMixin, Qwen3VLProcessor)
 
     # Qwen3-VL's reference (qwen-vl-utils) caps each frame's pixels within the per-video budget.
     default_cap_pixels_per_frame = True
+    longest_edge_is_per_video = True
 
     def _process_videos(self, videos, **kwargs):
         _check_frame_rates_known(videos, kwargs.get("video_metadata"))

@@ -55,6 +55,8 @@ class GroundVTSQwenVLProcessorMixin:
     # The per-frame pixel cap of the backbone's reference recipe, used unless the call or the saved video processor
     # config sets `cap_pixels_per_frame`: GroundVTS-Q's bounds pixels per frame only (`max_pixels`).
     default_cap_pixels_per_frame = False
+    # Whether the video processor's `size["longest_edge"]` bounds the whole video (Qwen3-VL) rather than each frame.
+    longest_edge_is_per_video = False
 
     def __call__(self, images=None, text=None, videos=None, **kwargs):
         """Stock Qwen2.5-VL outputs plus `query_mask` (same shape and type as `input_ids`)."""

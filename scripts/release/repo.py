@@ -176,7 +176,7 @@ def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str,
         video.fps, video.max_frames = fps, max_frames
         video.min_frames = min(int(getattr(video, "min_frames", None) or 4), max_frames)
         longest = max_pixels
-        if hasattr(video, "max_video_tokens"):
+        if getattr(processor, "longest_edge_is_per_video", False):
             # Qwen3-VL: `longest_edge` is the whole video's budget and each frame is capped at `max_video_tokens`
             # patches of factor² px (`cap_pixels_per_frame`): bound the frame there, never the video.
             video.max_video_tokens = max(1, max_pixels // (video.patch_size * video.merge_size) ** 2)
