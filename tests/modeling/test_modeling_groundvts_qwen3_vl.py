@@ -424,3 +424,15 @@ def test_bfloat16_forward_and_generate():
         generated = model.generate(**batch, max_new_tokens=3, do_sample=False)
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.logits.float()).all()
     assert generated.shape == (2, batch["input_ids"].shape[1] + 3)
+
+
+def test_inputs_embeds_with_mm_token_type_ids_equal_input_ids(qwen3_model):
+    batch = batch_of([0, 1])
+    with torch.no_grad():
+        expected = qwen3_model(**batch, return_vts_selection=True)
+        embeds = qwen3_model.get_input_embeddings()(batch["input_ids"])
+        ours = qwen3_model(**{k: v for k, v in batch.items() if k != "input_ids"}, inputs_embeds=embeds,
+                           return_vts_selection=True)
+    assert all(torch.equal(a, b) for a, b in zip(ours.video_keep, expected.video_keep))
+    valid = batch["attention_mask"].bool()
+    assert torch.allclose(ours.logits[valid], expected.logits[valid], atol=1e-5)
