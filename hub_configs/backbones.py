@@ -1,8 +1,9 @@
 """The GroundVTS backbones, and the one reader of a model's config.json.
 
 A checkpoint says which backbone it is through the `model_type` of its config.json, in one of three spellings: ours
-(`groundvts_qwen2_5_vl`, `groundvts_internvl`), the plain backbone's (`qwen2_5_vl`, `internvl`: weights without a
-VTS yet) or the official GroundVTS release's (`vts_qwen2_5_vl`, `vts_internvl_3`). `backbone_for` maps any of them
+(`groundvts_qwen2_5_vl`, `groundvts_qwen3_vl`, `groundvts_internvl`), the plain backbone's (`qwen2_5_vl`,
+`qwen3_vl`, `internvl`: weights without a VTS yet) or the official GroundVTS release's (`vts_qwen2_5_vl`,
+`vts_internvl_3`; GroundVTS-Q3 has no official release). `backbone_for` maps any of them
 to the `Backbone` that knows the classes, the Hub base model and where the official release stores its VTS.
 
 Only the standard library is imported here: classes are named by module and class strings and imported on demand,
@@ -20,13 +21,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Backbone:
-    """What differs between GroundVTS-Q (Qwen2.5-VL) and GroundVTS-I (InternVL3.5-HF)."""
+    """What differs between GroundVTS-Q (Qwen2.5-VL), GroundVTS-Q3 (Qwen3-VL) and GroundVTS-I (InternVL3.5-HF)."""
 
     name: str  # "GroundVTS-Q": the model card title; lower-cased, the prefix of the bundled recipes
     model_type: str  # ours, in a GroundVTS checkpoint's config.json
     plain_model_type: str  # the backbone's own: plain weights that `groundvts convert` gives a new VTS
-    official_model_type: str  # the official GroundVTS release's
-    official_vts_prefix: str  # where the official release stores the VTS weights (`{prefix}{Wf,Wq,post_mlp}.*`)
+    official_model_type: str | None  # the official GroundVTS release's (None: no official release)
+    official_vts_prefix: str | None  # where the official release stores the VTS weights (`{prefix}{Wf,Wq,post_mlp}.*`)
     base_model: str  # Hub id of the backbone weights GroundVTS starts from
     config_module: str
     config_class: str
@@ -35,6 +36,8 @@ class Backbone:
     processor_module: str
     processor_class: str
     official_hidden_size_default: int = 256  # the official config's default `VTS_hidden_size`
+    # Videos sampled at an fps within a frame cap (Qwen-VLs), else a fixed number of frames per video (InternVL).
+    fps_sampled: bool = True
 
     @property
     def tag(self) -> str:
@@ -42,9 +45,10 @@ class Backbone:
         return self.plain_model_type
 
     @property
-    def model_types(self) -> tuple[str, str, str]:
-        """Every model_type that names this backbone: ours, plain, official."""
-        return (self.model_type, self.plain_model_type, self.official_model_type)
+    def model_types(self) -> tuple[str, ...]:
+        """Every model_type that names this backbone: ours, plain, official (where there is an official release)."""
+        names = (self.model_type, self.plain_model_type, self.official_model_type)
+        return tuple(name for name in names if name is not None)
 
     def load_config_class(self) -> type:
         return _import(self.config_module, self.config_class)
@@ -79,6 +83,20 @@ BACKBONES: dict[str, Backbone] = {
         processor_module="groundvts.processing.processing_groundvts_qwen2_5_vl",
         processor_class="GroundVTSQwen2_5_VLProcessor",
     ),
+    "groundvts_qwen3_vl": Backbone(
+        name="GroundVTS-Q3",
+        model_type="groundvts_qwen3_vl",
+        plain_model_type="qwen3_vl",
+        official_model_type=None,  # no official GroundVTS release on Qwen3-VL: start from Qwen3-VL weights
+        official_vts_prefix=None,
+        base_model="Qwen/Qwen3-VL-8B-Instruct",
+        config_module="groundvts.modeling.configuration_groundvts_qwen3_vl",
+        config_class="GroundVTSQwen3VLConfig",
+        model_module="groundvts.modeling.modeling_groundvts_qwen3_vl",
+        model_class="GroundVTSQwen3VLForConditionalGeneration",
+        processor_module="groundvts.processing.processing_groundvts_qwen3_vl",
+        processor_class="GroundVTSQwen3VLProcessor",
+    ),
     "groundvts_internvl": Backbone(
         name="GroundVTS-I",
         model_type="groundvts_internvl",
@@ -93,6 +111,7 @@ BACKBONES: dict[str, Backbone] = {
         model_class="GroundVTSInternVLForConditionalGeneration",
         processor_module="groundvts.processing.processing_groundvts_internvl",
         processor_class="GroundVTSInternVLProcessor",
+        fps_sampled=False,
     ),
 }
 GROUNDVTS_MODEL_TYPES: tuple[str, ...] = tuple(BACKBONES)
@@ -104,7 +123,7 @@ def backbone_for(model_type: str | None) -> Backbone:
     if model_type in _BY_MODEL_TYPE:
         return _BY_MODEL_TYPE[model_type]
     plain = [b.plain_model_type for b in BACKBONES.values()]
-    official = [b.official_model_type for b in BACKBONES.values()]
+    official = [b.official_model_type for b in BACKBONES.values() if b.official_model_type]
     raise ValueError(
         f"Unknown model_type {model_type!r}: expected a GroundVTS one ({', '.join(GROUNDVTS_MODEL_TYPES)}), a plain "
         f"backbone one ({', '.join(plain)}) or an official GroundVTS one ({', '.join(official)})."

@@ -41,6 +41,7 @@ VTS_FIELDS = (
     "vts_weight_temperature",
     "vts_reduction_dim",
     "vts_keep_positions",
+    "vts_min_tokens_per_frame",
 )
 
 
@@ -79,6 +80,10 @@ def validate_vts_config(config) -> None:
     # A string such as "false" would be truthy; only real booleans (or 0 / 1) are accepted.
     if isinstance(config.vts_keep_positions, str) or config.vts_keep_positions not in (True, False):
         raise ValueError(f"vts_keep_positions must be True or False, got {config.vts_keep_positions!r}.")
+    # Only backbones whose prompts name every frame (GroundVTS-Q3's "<t seconds>" markers) have this field.
+    floor = getattr(config, "vts_min_tokens_per_frame", 0)
+    if isinstance(floor, bool) or not isinstance(floor, numbers.Integral) or floor < 0:
+        raise ValueError(f"vts_min_tokens_per_frame must be an integer >= 0, got {floor!r}.")
 
 
 def num_kept(num_tokens: int, keep_ratio: float) -> int:
@@ -134,6 +139,7 @@ class VisualTokenSampler(nn.Module):
         self.check_config()
         strategy = self.config.vts_strategy
         rho = float(self.config.vts_keep_ratio)
+        floor = int(getattr(self.config, "vts_min_tokens_per_frame", 0))
         selections = []
         for video, query, frame_size in zip(video_embeds, queries, frame_sizes):
             if strategy == "dense":
@@ -142,13 +148,14 @@ class VisualTokenSampler(nn.Module):
             elif strategy == "uniform":
                 selections.append(self._fixed(video, _uniform_frames(video.shape[0], frame_size, rho), None))
             elif strategy == "random":
-                selections.append(self._fixed(video, _random_tokens(video.shape[0], rho, generator), None))
+                keep = _random_tokens(video.shape[0], rho, generator, frame_size, floor)
+                selections.append(self._fixed(video, keep, None))
             elif strategy == "parameter_free":
                 scores = F.cosine_similarity(video.float(), query.float()[None], dim=-1)
-                keep = _topk_mask(scores, num_kept(video.shape[0], rho))
+                keep = budget_mask(scores, num_kept(video.shape[0], rho), frame_size, floor)
                 selections.append(self._fixed(video, keep, scores))
             else:
-                selections.append(self._learned(video, query, frame_size, rho, strategy, generator))
+                selections.append(self._learned(video, query, frame_size, rho, strategy, generator, floor))
         return selections
 
     @staticmethod
@@ -161,7 +168,7 @@ class VisualTokenSampler(nn.Module):
         logits = (self.wv(video) @ self.wq(query.to(video.dtype))).float()
         return torch.softmax(logits / float(self.config.vts_temperature), dim=-1)
 
-    def _learned(self, video, query, frame_size, rho, strategy, generator) -> VideoTokenSelection:
+    def _learned(self, video, query, frame_size, rho, strategy, generator, floor=0) -> VideoTokenSelection:
         weights = self.relevance(video, query)
         if strategy == "frame":
             frame_scores = weights.view(-1, frame_size).mean(-1)
@@ -169,7 +176,7 @@ class VisualTokenSampler(nn.Module):
             hard = kept_frames.repeat_interleave(frame_size)
             soft_hard = hard.to(weights.dtype)
         else:
-            hard = _topk_mask(weights, num_kept(weights.shape[0], rho))
+            hard = budget_mask(weights, num_kept(weights.shape[0], rho), frame_size, floor)
             soft_hard = hard.to(weights.dtype)
             if self.training and self.config.vts_train_selection == "gumbel":
                 # Straight-through Gumbel-softmax: the forward value stays the hard top-K mask,
@@ -191,6 +198,30 @@ def _topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return keep
 
 
+def budget_mask(scores: torch.Tensor, k: int, frame_size: int, min_per_frame: int = 0) -> torch.Tensor:
+    """The token-level selection rule: the top-`k` of `scores`, after first keeping the `min_per_frame` best tokens
+    of every frame (`frame_size` consecutive tokens), so that no frame is left without a token. The floor is part of
+    the budget `k`, so it raises (naming `vts_min_tokens_per_frame`) when the frames need more than `k` tokens."""
+    if not min_per_frame:
+        return _topk_mask(scores, k)
+    num_frames = scores.shape[0] // frame_size
+    per_frame = min(min_per_frame, frame_size)
+    if per_frame * num_frames > k:
+        raise ValueError(
+            f"vts_min_tokens_per_frame={min_per_frame} needs {per_frame * num_frames} tokens for a video with "
+            f"{num_frames} frames (temporal patches), more than its budget K = ceil(rho * N) = {k} of N = "
+            f"{scores.shape[0]} tokens: lower vts_min_tokens_per_frame (0 turns the floor off) or raise vts_keep_ratio."
+        )
+    frame_best = scores.view(num_frames, frame_size).topk(per_frame, dim=-1).indices
+    frame_best = frame_best + torch.arange(num_frames, device=scores.device)[:, None] * frame_size
+    keep = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
+    keep[frame_best.flatten()] = True
+    rest = k - per_frame * num_frames
+    if rest:
+        keep[torch.topk(scores.masked_fill(keep, float("-inf")), rest, sorted=False).indices] = True
+    return keep
+
+
 def _uniform_frames(num_tokens: int, frame_size: int, rho: float) -> torch.Tensor:
     """Keep ceil(rho * F) evenly spaced whole frames (rho = 0.5 at 2 fps is 1 fps)."""
     num_frames = num_tokens // frame_size
@@ -200,7 +231,12 @@ def _uniform_frames(num_tokens: int, frame_size: int, rho: float) -> torch.Tenso
     return frames.repeat_interleave(frame_size)
 
 
-def _random_tokens(num_tokens: int, rho: float, generator: torch.Generator | None) -> torch.Tensor:
+def _random_tokens(
+    num_tokens: int, rho: float, generator: torch.Generator | None, frame_size: int = 1, min_per_frame: int = 0
+) -> torch.Tensor:
+    if min_per_frame:
+        # Random scores through the same floor as the learned selection.
+        return budget_mask(torch.rand(num_tokens, generator=generator), num_kept(num_tokens, rho), frame_size, min_per_frame)
     keep = torch.zeros(num_tokens, dtype=torch.bool)
     keep[torch.randperm(num_tokens, generator=generator)[: num_kept(num_tokens, rho)]] = True
     return keep

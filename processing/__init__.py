@@ -3,6 +3,7 @@
 from .parsing import HighlightPrediction, HighlightWindow, MomentPrediction, parse_hd_answer, parse_mr_answer
 from .processing_groundvts_internvl import GroundVTSInternVLProcessor
 from .processing_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLProcessor
+from .processing_groundvts_qwen3_vl import GroundVTSQwen3VLProcessor
 from .prompts import (
     HD_TEMPLATES,
     MR_TEMPLATES,
@@ -19,6 +20,7 @@ from .prompts import (
 __all__ = [
     "GroundVTSInternVLProcessor",
     "GroundVTSQwen2_5_VLProcessor",
+    "GroundVTSQwen3VLProcessor",
     "HD_TEMPLATES",
     "MR_TEMPLATES",
     "HighlightPrediction",

@@ -17,11 +17,18 @@ from typing import Any
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-from transformers import GotOcr2ImageProcessor, InternVLVideoProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+from transformers import (
+    GotOcr2ImageProcessor,
+    InternVLVideoProcessor,
+    Qwen2VLImageProcessor,
+    Qwen2VLVideoProcessor,
+    Qwen3VLVideoProcessor,
+)
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
 
 from .processing_groundvts_internvl import GroundVTSInternVLProcessor
 from .processing_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLProcessor
+from .processing_groundvts_qwen3_vl import GroundVTSQwen3VLProcessor
 from .prompts import GROUNDING_EVAL_PROMPT, HD_TEMPLATES, HIGHLIGHT_EVAL_PROMPT, MR_TEMPLATES
 
 
@@ -234,6 +241,27 @@ def build_tiny_qwen2_5_vl_processor(
     return GroundVTSQwen2_5_VLProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer or build_tiny_tokenizer("qwen2_5_vl"),
+        video_processor=video_processor,
+        chat_template=QWEN2_5_VL_CHAT_TEMPLATE,
+    )
+
+
+def build_tiny_qwen3_vl_processor(
+    *, max_pixels: int = 64 * 64 * 32, min_pixels: int = 32 * 32, fps: float = 2.0, min_frames: int = 4,
+    max_frames: int = 32,
+) -> GroundVTSQwen3VLProcessor:
+    """GroundVTS-Q3 processor with the tiny tokenizer (Qwen3-VL keeps Qwen2.5-VL's special tokens and ChatML layout)
+    and patch 16 as Qwen3-VL; `max_pixels` is the per-video budget, capped per frame as the reference does (64x64 px,
+    4 tokens per temporal patch, for up to 32 frames)."""
+    size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    image_processor = Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2)
+    video_processor = Qwen3VLVideoProcessor(
+        size=size, patch_size=16, temporal_patch_size=2, merge_size=2, fps=fps, min_frames=min_frames,
+        max_frames=max_frames, cap_pixels_per_frame=True,
+    )
+    return GroundVTSQwen3VLProcessor(
+        image_processor=image_processor,
+        tokenizer=build_tiny_tokenizer("qwen2_5_vl"),
         video_processor=video_processor,
         chat_template=QWEN2_5_VL_CHAT_TEMPLATE,
     )

@@ -13,12 +13,14 @@ import torch
 
 from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
+from groundvts.modeling.modeling_groundvts_qwen3_vl import GroundVTSQwen3VLForConditionalGeneration
 from groundvts.processing.tiny import (
     build_tiny_internvl_processor,
     build_tiny_qwen2_5_vl_processor,
+    build_tiny_qwen3_vl_processor,
     write_test_video,
 )
-from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen_config_for
+from tiny_models import spread_vts_scores, tiny_internvl_config_for, tiny_qwen3_config_for, tiny_qwen_config_for
 
 
 def _temporary_folder(prefix: str) -> Path:
@@ -53,6 +55,19 @@ def tiny_internvl_folder() -> Path:
     config = tiny_internvl_config_for(processor)
     torch.manual_seed(0)
     model = GroundVTSInternVLForConditionalGeneration(config).eval()
+    spread_vts_scores(model)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_qwen3_folder() -> Path:
+    """A saved tiny GroundVTS-Q3 (random weights, spread VTS scores) with its tiny processor."""
+    folder = _temporary_folder("groundvts-tiny-q3-") / "model"
+    processor = build_tiny_qwen3_vl_processor()
+    torch.manual_seed(0)
+    model = GroundVTSQwen3VLForConditionalGeneration(tiny_qwen3_config_for(processor)).eval()
     spread_vts_scores(model)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)

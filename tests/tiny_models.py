@@ -265,3 +265,96 @@ def tiny_internvl_config_for(processor, num_hidden_layers: int = 2, **overrides)
     )
     settings.update(overrides)
     return tiny_internvl_config(**settings)
+
+
+# --- GroundVTS-Q3 (Qwen3-VL) -------------------------------------------------------------------------------------
+
+from groundvts.modeling.configuration_groundvts_qwen3_vl import GroundVTSQwen3VLConfig  # noqa: E402
+
+TIMESTAMP_TOKENS = 2  # stand-in for the tokenised "<t seconds>" text before every temporal patch
+
+
+def tiny_qwen3_config(**overrides) -> GroundVTSQwen3VLConfig:
+    text = dict(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, max_position_embeddings=1024, pad_token_id=PAD, bos_token_id=BOS,
+        eos_token_id=EOS,
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True,
+                         "rope_theta": 10000.0},
+    )
+    # Two DeepStack layers (the real model has three), so that features reach two decoder layers.
+    vision = dict(
+        depth=2, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=2,
+        spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16, deepstack_visual_indexes=[0, 1],
+    )
+    settings = dict(
+        text_config=text, vision_config=vision, image_token_id=IMAGE_ID, video_token_id=VIDEO_ID,
+        vision_start_token_id=VISION_START, vision_end_token_id=VISION_END, vts_reduction_dim=8,
+    )
+    settings.update(overrides)
+    return GroundVTSQwen3VLConfig(**settings)
+
+
+def stock_qwen3_config(config: GroundVTSQwen3VLConfig):
+    """The plain `Qwen3VLConfig` (model_type "qwen3_vl") of a GroundVTS-Q3 config: no VTS fields."""
+    from transformers import Qwen3VLConfig
+
+    drop = ("model_type", "auto_map", "architectures")
+    values = {k: v for k, v in config.to_dict().items() if not k.startswith("vts_") and k not in drop}
+    stock = Qwen3VLConfig(**values)
+    assert type(stock) is Qwen3VLConfig and stock.model_type == "qwen3_vl"
+    return stock
+
+
+def qwen3_video_sample(prefix: int, grid: tuple[int, int, int], question: int, seed: int, answer: int = 0) -> dict:
+    """One Qwen3-VL sample: `text (<t> <vs> patch tokens <ve>)* question answer`, one block per temporal patch
+    like the Qwen3-VL processor writes it; grid = (temporal patches, h, w) in patches. The timestamp tokens are
+    plain text (mm_token_type_ids 0), the pads video (2)."""
+    g = torch.Generator().manual_seed(seed)
+    t, h, w = grid
+    pixels = torch.randn(t * h * w, PATCH_DIM, generator=g)  # drawn first: answer length must not change it
+    text = lambda n: torch.randint(3, 90, (n,), generator=g).tolist()
+    ids = text(prefix)
+    for _ in range(t):
+        ids += text(TIMESTAMP_TOKENS) + [VISION_START] + [VIDEO_ID] * (h * w // 4) + [VISION_END]
+    query = [0] * len(ids) + [1] * question + [0] * answer
+    ids = ids + text(question) + text(answer)
+    labels = [-100] * (len(ids) - answer) + ids[len(ids) - answer :]
+    return {
+        "input_ids": ids,
+        "query_mask": query,
+        "labels": labels,
+        "pixel_values_videos": pixels,
+        "video_grid_thw": list(grid),
+    }
+
+
+def collate_qwen3(samples: list[dict], padding_side: str = "left", with_labels: bool = False) -> dict:
+    """Pad a list of `qwen3_video_sample`s into model inputs (no `second_per_grid_ts`: time is text in Qwen3-VL)."""
+    batch = collate([dict(s, second_per_grid_ts=0.0) for s in samples], padding_side, with_labels)
+    batch.pop("second_per_grid_ts")
+    return batch
+
+
+def tiny_qwen3_config_for(processor, **overrides) -> GroundVTSQwen3VLConfig:
+    """A tiny GroundVTS-Q3 config whose token ids and patch size (16) match a tiny Qwen3-VL processor."""
+    from groundvts.processing.tiny import special_token_ids
+
+    ids = special_token_ids(processor)
+    text = dict(
+        vocab_size=ids["vocab_size"], hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"],
+        eos_token_id=ids["eos_token_id"],
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True, "rope_theta": 1e4},
+    )
+    vision = dict(
+        depth=2, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=16,
+        spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16, deepstack_visual_indexes=[0, 1],
+    )
+    settings = dict(
+        text_config=text, vision_config=vision, image_token_id=ids["image_token_id"],
+        video_token_id=ids["video_token_id"], vision_start_token_id=ids["vision_start_token_id"],
+        vision_end_token_id=ids["vision_end_token_id"],
+    )
+    settings.update(overrides)
+    return tiny_qwen3_config(**settings)

@@ -36,7 +36,7 @@ def classes_for(path: str | Path) -> tuple[str, tuple[type, type, type]]:
     if model_type not in MODEL_TYPES:
         raise ValueError(
             f"{path} has model_type {model_type!r}; training starts from one of {sorted(MODEL_TYPES)}"
-            " (a GroundVTS checkpoint, or plain Qwen2.5-VL / InternVL3.5-HF weights)."
+            " (a GroundVTS checkpoint, or plain Qwen2.5-VL / Qwen3-VL / InternVL3.5-HF weights)."
         )
     return model_type, MODEL_TYPES[model_type]
 

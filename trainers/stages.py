@@ -6,6 +6,9 @@
 | 1 warm-up | VTS | everything else |
 | 2 joint, 3 grounding | LLM LoRA (attention q/k/v/o) + VTS + projector | vision encoder, LLM base weights, LM head |
 
+The projector is Qwen's `visual.merger` (with Qwen3-VL, also its DeepStack mergers) or InternVL's
+`multi_modal_projector`.
+
 The vision encoder is frozen in every GroundVTS stage; stage 0 exists for backbones trained from scratch (the
 synthetic benchmark), where a base model must first learn to see and answer at all. Freezing must happen before the optimizer exists (it only receives
 parameters that require grad then), so `StageCallback` applies the spec in `on_init_end` — after TRL wrapped the
@@ -54,7 +57,7 @@ def _inner(model: nn.Module) -> nn.Module:
             return module
     raise ValueError(
         f"{type(model).__name__} is not a GroundVTS model (no inner model with a `vts` sampler); load a"
-        " GroundVTS-Q / GroundVTS-I checkpoint."
+        " GroundVTS-Q / GroundVTS-Q3 / GroundVTS-I checkpoint."
     )
 
 
@@ -69,9 +72,14 @@ def trainable_groups(stage: int, freeze: tuple[str, ...] | list[str] = ()) -> fr
     return trainable
 
 
-def projector_name(model: nn.Module) -> str:
-    """Attribute path of the vision→language projector inside the inner model."""
-    return "visual.merger" if hasattr(_inner(model), "visual") else "multi_modal_projector"
+def projector_names(model: nn.Module) -> list[str]:
+    """Attribute paths of the vision→language projectors inside the inner model: Qwen's merger (and Qwen3-VL's
+    DeepStack mergers, which project three ViT layers into the LLM's width the same way), InternVL's projector."""
+    inner = _inner(model)
+    if not hasattr(inner, "visual"):
+        return ["multi_modal_projector"]
+    deepstack = getattr(inner.visual, "deepstack_merger_list", [])
+    return ["visual.merger", *(f"visual.deepstack_merger_list.{index}" for index in range(len(deepstack)))]
 
 
 def lora_config(model: nn.Module, r: int = 8, alpha: int = 16, dropout: float = 0.05) -> LoraConfig:
@@ -82,7 +90,8 @@ def lora_config(model: nn.Module, r: int = 8, alpha: int = 16, dropout: float = 
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=LORA_TARGET_REGEX,
-        modules_to_save=["vts", projector_name(model).rsplit(".", 1)[-1]],
+        # PEFT matches these as name suffixes: "merger", "deepstack_merger_list.0", ..., "multi_modal_projector".
+        modules_to_save=["vts", *(name.removeprefix("visual.") for name in projector_names(model))],
         task_type="CAUSAL_LM",
     )
 
@@ -91,10 +100,10 @@ def parameter_groups(model: nn.Module) -> dict[str, str]:
     """Group name of every parameter (by name) of a GroundVTS model, PEFT-wrapped or not."""
     inner = _inner(model)
     vision = inner.visual if hasattr(inner, "visual") else inner.vision_tower
-    projector = inner.get_submodule(projector_name(model))
+    projectors = [inner.get_submodule(name) for name in projector_names(model)]
     ids = {
         "vts": {id(p) for p in inner.vts.parameters()},
-        "projector": {id(p) for p in projector.parameters()},
+        "projector": {id(p) for projector in projectors for p in projector.parameters()},
         "vision": {id(p) for p in vision.parameters()},
         "language_model": {id(p) for p in inner.language_model.parameters()},
     }

@@ -9,7 +9,6 @@ where a token was removed) so that logits line up with `input_ids` and `labels`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,62 +19,21 @@ from transformers.conversion_mapping import (
     register_checkpoint_conversion_mapping,
 )
 from transformers.core_model_loading import WeightRenaming
-from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPreTrainedModel
 from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
 from .mrope import pretrained_rope_index
-from .token_pruning import (
-    PrunedLayout,
-    contiguous_positions,
-    items_per_row,
-    query_token_mask,
-    repeat_row_blocks,
-    run_vts,
+from .qwen_vl_mixin import (
+    GroundVTSCausalLMOutputWithPast,
+    GroundVTSModelOutputWithPast,
+    GroundVTSQwenVLForConditionalGenerationMixin,
+    GroundVTSQwenVLModelMixin,
 )
 from .vts import VisualTokenSampler
 
 
-# transformers 5.23 has no Qwen2.5-VL-specific output classes (Qwen2_5_VLModel and its ForConditionalGeneration
-# return plain BaseModelOutputWithPast / CausalLMOutputWithPast), so ours extend those and add `rope_deltas`.
-@dataclass
-class GroundVTSModelOutputWithPast(BaseModelOutputWithPast):
-    r"""
-    token_keep (`torch.BoolTensor` of shape `(batch_size, sequence_length)`):
-        Which input tokens reached the language model (attended non-video tokens and kept video tokens).
-    pruned_attention_mask (`torch.LongTensor` of shape `(batch_size, pruned_length)`):
-        The attention mask of the sequence the language model saw (its KV cache layout).
-    pruned_position_ids (`torch.LongTensor` of shape `(3 or 4, batch_size, pruned_length)`):
-        The positions of the tokens the language model saw.
-    video_keep (`tuple[torch.BoolTensor]`, one `(num_video_tokens,)` tensor per video):
-        Per-video keep masks, in the order of the video's tokens (returned with `return_vts_selection=True`).
-    video_scores (`tuple[torch.FloatTensor]`, one per video):
-        Per-video relevance scores (returned with `return_vts_selection=True`).
-    """
-
-    rope_deltas: torch.LongTensor | None = None
-    token_keep: torch.BoolTensor | None = None
-    pruned_attention_mask: torch.LongTensor | None = None
-    pruned_position_ids: torch.LongTensor | None = None
-    video_keep: tuple[torch.BoolTensor, ...] | None = None
-    video_scores: tuple[torch.FloatTensor, ...] | None = None
-
-
-@dataclass
-class GroundVTSCausalLMOutputWithPast(CausalLMOutputWithPast):
-    r"""Causal LM output with the VTS fields of [`GroundVTSModelOutputWithPast`]."""
-
-    rope_deltas: torch.LongTensor | None = None
-    token_keep: torch.BoolTensor | None = None
-    pruned_attention_mask: torch.LongTensor | None = None
-    pruned_position_ids: torch.LongTensor | None = None
-    video_keep: tuple[torch.BoolTensor, ...] | None = None
-    video_scores: tuple[torch.FloatTensor, ...] | None = None
-
-
-class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
+class GroundVTSQwen2_5_VLModel(GroundVTSQwenVLModelMixin, Qwen2_5_VLModel):
     config_class = GroundVTSQwen2_5_VLConfig
 
     def __init__(self, config: GroundVTSQwen2_5_VLConfig):
@@ -104,30 +62,6 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
             self.config.vision_config.spatial_merge_size,
             self.config.vision_config.tokens_per_second,
         )
-
-    def compute_3d_position_ids(self, input_ids=None, *args, mm_token_type_ids=None, **kwargs):
-        # Positions depend on the token types only, so `inputs_embeds` without `input_ids` gets them too
-        # (the stock method reads `input_ids` just to know that it may compute them).
-        if input_ids is None and mm_token_type_ids is not None:
-            input_ids = mm_token_type_ids
-        return super().compute_3d_position_ids(input_ids, *args, mm_token_type_ids=mm_token_type_ids, **kwargs)
-
-    def vision_token_masks(
-        self,
-        input_ids: torch.LongTensor | None,
-        inputs_embeds: torch.Tensor,
-        mm_token_type_ids: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L) bool masks of the image and the video placeholder tokens: from `input_ids`, else from
-        `mm_token_type_ids` (1 image, 2 video), else like stock Qwen2.5-VL from the embeddings (equal to the
-        placeholder token's embedding)."""
-        if input_ids is not None:
-            return input_ids == self.config.image_token_id, input_ids == self.config.video_token_id
-        if mm_token_type_ids is not None:
-            types = mm_token_type_ids.to(inputs_embeds.device)
-            return types == 1, types == 2
-        image_mask, video_mask = self.get_placeholder_mask(None, inputs_embeds=inputs_embeds)
-        return image_mask[..., 0], video_mask[..., 0]
 
     @can_return_tuple
     def forward(
@@ -188,20 +122,11 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
 
         selections = token_keep = None
         if pixel_values_videos is not None:
-            video_embeds = [
-                v.to(inputs_embeds.device, inputs_embeds.dtype)
-                for v in self.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True).pooler_output
-            ]
-            vision_tokens = video_tokens | image_tokens
-            query_tokens = query_token_mask(
-                vision_tokens, attention_mask, query_mask, labels, self.config.vts_query_pooling, prompt_mask
+            video_embeds = self.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True).pooler_output
+            inputs_embeds, selections, token_keep = self.sample_video_tokens(
+                video_embeds, video_grid_thw, inputs_embeds, text_embeds, video_tokens, image_tokens,
+                attention_mask, query_mask, labels, prompt_mask,
             )
-            frame_sizes = (video_grid_thw[:, 1:].prod(-1) // self.visual.spatial_merge_size**2).tolist()
-            selections, token_keep = run_vts(
-                self.vts, video_embeds, video_tokens, text_embeds, query_tokens, frame_sizes, attention_mask
-            )
-            kept_embeds = torch.cat([s.embeds for s in selections]).to(inputs_embeds.dtype)
-            inputs_embeds = inputs_embeds.masked_scatter((video_tokens & token_keep).unsqueeze(-1), kept_embeds)
 
         if position_ids is None:
             position_ids = self.compute_3d_position_ids(
@@ -215,25 +140,11 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
                 mm_token_type_ids=mm_token_type_ids,
             )
 
-        layout = None
-        pruned_mask = pruned_positions = None
-        if token_keep is not None and (not bool(token_keep.all()) or not self.config.vts_keep_positions):
-            if position_ids is None:
-                raise ValueError(
-                    "GroundVTS needs M-RoPE positions for video inputs: pass `mm_token_type_ids` (the processor "
-                    "returns it) or `position_ids`."
-                )
-            layout = PrunedLayout.from_keep(token_keep, attention_mask)
-            inputs_embeds = layout.gather(inputs_embeds, 1)
-            pruned_mask = layout.attention_mask(attention_mask)
-            pruned_positions = layout.gather(position_ids, 2)
-            if not self.config.vts_keep_positions:
-                pruned_positions = contiguous_positions(pruned_mask, video_tokens.any(1), pruned_positions)
+        pruned = self.prune_for_language_model(token_keep, inputs_embeds, attention_mask, position_ids, video_tokens)
+        if pruned is not None:
             # Pruned positions have gaps, so never let the LM read them as packed sequences: pass
             # only the (t, h, w) rows and always an explicit mask.
-            attention_mask, position_ids = pruned_mask, pruned_positions[-3:]
-            # Decode continues at (attended tokens so far) + rope_deltas, the stock convention.
-            self.rope_deltas = pruned_positions[-3:].amax(dim=(0, 2)).unsqueeze(1) + 1 - pruned_mask.sum(1, keepdim=True)
+            inputs_embeds, attention_mask, position_ids = pruned.inputs_embeds, pruned.attention_mask, pruned.position_ids[-3:]
 
         outputs = self.language_model(
             input_ids=None,
@@ -247,25 +158,23 @@ class GroundVTSQwen2_5_VLModel(Qwen2_5_VLModel):
         )
         hidden = outputs.last_hidden_state
         return GroundVTSModelOutputWithPast(
-            last_hidden_state=layout.scatter_back(hidden) if layout is not None else hidden,
+            last_hidden_state=pruned.layout.scatter_back(hidden) if pruned is not None else hidden,
             past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             rope_deltas=self.rope_deltas,
             token_keep=token_keep,
-            pruned_attention_mask=pruned_mask,
-            pruned_position_ids=pruned_positions,
+            pruned_attention_mask=pruned.attention_mask if pruned is not None else None,
+            pruned_position_ids=pruned.position_ids if pruned is not None else None,
             video_keep=tuple(s.keep for s in selections) if selections and return_vts_selection else None,
             video_scores=tuple(s.scores for s in selections) if selections and return_vts_selection else None,
         )
 
 
 class GroundVTSQwen2_5_VLForConditionalGeneration(
-    GroundVTSForConditionalGenerationMixin, Qwen2_5_VLForConditionalGeneration
+    GroundVTSQwenVLForConditionalGenerationMixin, Qwen2_5_VLForConditionalGeneration
 ):
     config_class = GroundVTSQwen2_5_VLConfig
-    # Generated text continues one past the largest of the t, h, w rows (the pretrained M-RoPE rule).
-    _joint_position_rows = 3
 
     def __init__(self, config: GroundVTSQwen2_5_VLConfig):
         # Skip the parent's __init__, which would build a throwaway stock inner model.
@@ -322,61 +231,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(
         slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden_states[:, slice_indices, :])
 
-        loss = None
-        if labels is not None:
-            loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs)
-
-        return GroundVTSCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            rope_deltas=outputs.rope_deltas,
-            token_keep=outputs.token_keep,
-            pruned_attention_mask=outputs.pruned_attention_mask,
-            pruned_position_ids=outputs.pruned_position_ids,
-            video_keep=outputs.video_keep,
-            video_scores=outputs.video_scores,
-        )
-
-    def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
-        # Beam search / num_return_sequences repeat every input along dim 0. That is right for (batch, ...)
-        # tensors, but pixel_values(_videos) are patches and the grids / fps are per image or video (generate
-        # only expands them correctly when it pre-encodes, which GroundVTS opts out of): repeat each sample's
-        # whole block instead, in the order of the expanded rows.
-        visual = {}
-        if expand_size > 1 and input_ids is not None:
-            merge = self.config.vision_config.spatial_merge_size**2
-            for token_id, grid_key, pixels_key, per_item_keys in (
-                (self.config.video_token_id, "video_grid_thw", "pixel_values_videos", ("second_per_grid_ts",)),
-                (self.config.image_token_id, "image_grid_thw", "pixel_values", ()),
-            ):
-                grid = model_kwargs.get(grid_key)
-                if grid is None:
-                    continue
-                patches = torch.as_tensor(grid).prod(-1)
-                tokens = (input_ids == token_id).sum(1).tolist()
-                items = items_per_row(tokens, (patches // merge).tolist(), grid_key)
-                for key in (grid_key, *per_item_keys):
-                    if model_kwargs.get(key) is not None:
-                        visual[key] = repeat_row_blocks(model_kwargs.pop(key), items, expand_size)
-                if model_kwargs.get(pixels_key) is not None:
-                    patches_per_row = [int(block.sum()) for block in patches.split(items)]
-                    visual[pixels_key] = repeat_row_blocks(model_kwargs.pop(pixels_key), patches_per_row, expand_size)
-        input_ids, model_kwargs = super()._expand_inputs_for_generation(
-            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
-        )
-        model_kwargs.update(visual)
-        return input_ids, model_kwargs
-
-    def _pruned_decode_positions(self, outputs, model_kwargs):
-        # The pruned positions have 4 rows (text, t, h, w) when the prompt's did; keep the row count `generate`
-        # already carries, else only the (t, h, w) rows.
-        position_ids = model_kwargs.get("position_ids")
-        if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
-            return outputs.pruned_position_ids
-        return outputs.pruned_position_ids[-3:]
+        return self._vts_causal_lm_output(outputs, logits, labels, **kwargs)
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;

@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("groundvts.scripts.cli.train", "run one training stage from a recipe YAML (stage 1, 2 or 3)"),
     "merge": ("groundvts.scripts.cli.merge", "merge a trained LoRA adapter into its base GroundVTS model"),
     "convert": ("groundvts.scripts.cli.convert",
-                "make a GroundVTS checkpoint from official GroundVTS or plain Qwen2.5-VL / InternVL3.5-HF weights"),
+                "make a GroundVTS checkpoint from official GroundVTS or plain Qwen2.5-VL / Qwen3-VL / InternVL3.5-HF weights"),
     "release": ("groundvts.scripts.cli.release", "assemble a Hub model repo (weights, code, card with results) and upload it"),
 }
 

@@ -19,6 +19,7 @@ import torch
 
 from groundvts.hub_configs.backbones import backbone_for
 from groundvts.processing.input_checks import check_positive
+from groundvts.processing.processing_groundvts_qwen3_vl import video_token_times
 from groundvts.processing.prompts import user_turn
 
 __all__ = [
@@ -188,15 +189,16 @@ def generate_answers(
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
     answers = []
-    internvl = backbone_for(model.config.model_type).tag == "internvl"
+    tag = backbone_for(model.config.model_type).tag
     for row, (video, text) in enumerate(zip(videos, texts)):
         keep, scores = captured["keep"][row], captured["scores"][row]
         sampled = _sampled_frames(metadata[row] if metadata else None, video)
-        timeline = (
-            _internvl_timeline(inputs, row, keep.numel(), metadata[row])
-            if internvl
-            else _qwen_timeline(inputs, row, keep.numel(), metadata[row], processor)
-        )
+        if tag == "internvl":
+            timeline = _internvl_timeline(inputs, row, keep.numel(), metadata[row])
+        elif tag == "qwen3_vl":
+            timeline = _qwen3_timeline(inputs, row, keep.numel(), metadata[row], processor)
+        else:
+            timeline = _qwen_timeline(inputs, row, keep.numel(), metadata[row], processor)
         answers.append(
             VideoAnswer(
                 text=text, video=video, keep=keep, scores=scores,
@@ -250,6 +252,29 @@ def _qwen_timeline(inputs: Any, row: int, num_tokens: int, metadata: Any, proces
     return dict(
         duration=duration, token_times=_token_rows(unit_times, rows * cols), grid=(t, rows, cols),
         unit_times=unit_times, unit_frame_indices=unit_frames,
+    )
+
+
+def _qwen3_timeline(inputs: Any, row: int, num_tokens: int, metadata: Any, processor: Any) -> dict[str, Any]:
+    """Qwen3-VL: temporal patch t covers its first frame's true time up to the next patch's (the video's end for the
+    last one); the `<t seconds>` text before it is the mean of its frames' times, inside that span."""
+    video = processor.video_processor
+    grid = inputs["video_grid_thw"][row]
+    token_times = video_token_times(
+        metadata, grid, int(getattr(video, "temporal_patch_size", 2)), int(getattr(video, "merge_size", 2))
+    )
+    if token_times.shape[0] != num_tokens:
+        raise ValueError(f"video_grid_thw {grid.tolist()} does not match the {num_tokens} tokens of video {row}.")
+    t = int(grid[0])
+    per_patch = num_tokens // t
+    merge = int(getattr(video, "merge_size", 2))
+    rows, cols = int(grid[1]) // merge, int(grid[2]) // merge
+    frames_per_unit = int(getattr(video, "temporal_patch_size", 2))
+    indices = list(metadata.frames_indices)
+    return dict(
+        duration=_duration(metadata), token_times=token_times, grid=(t, rows, cols),
+        unit_times=token_times[::per_patch],
+        unit_frame_indices=[indices[min(k * frames_per_unit, len(indices) - 1)] for k in range(t)],
     )
 
 

@@ -61,7 +61,7 @@ def load_groundvts(
         raise NotGroundVTSModelError(
             f"'{model_path_or_id}' is not a GroundVTS model: its config says model_type {model_type!r}, expected one "
             f"of {GROUNDVTS_MODEL_TYPES}. `groundvts convert {model_path_or_id} OUTPUT_DIR` turns official GroundVTS "
-            "checkpoints and plain Qwen2.5-VL / InternVL3.5-HF weights into one."
+            "checkpoints and plain Qwen2.5-VL / Qwen3-VL / InternVL3.5-HF weights into one."
         )
     if isinstance(dtype, str) and dtype != "auto":
         if not isinstance(getattr(torch, dtype, None), torch.dtype):

@@ -46,7 +46,7 @@ class PerfSettings:
     """What to benchmark (backbone, model-size preset) and how (repeats, device, dtype); where the JSON goes."""
 
     backbone: str = field(default=QWEN_TAG, metadata={
-        "choices": sorted(BACKBONE_PRESETS), "help": "qwen2_5_vl (GroundVTS-Q) or internvl (GroundVTS-I)",
+        "choices": sorted(BACKBONE_PRESETS), "help": "qwen2_5_vl (GroundVTS-Q), qwen3_vl (GroundVTS-Q3) or internvl (GroundVTS-I)",
     })
     preset: str = field(default="mid", metadata={"choices": sorted({p for ps in BACKBONE_PRESETS.values() for p in ps})})
     repeats: int = 5

@@ -1,4 +1,4 @@
-"""Benchmark the language-model prefill of GroundVTS-Q / GroundVTS-I: dense vs VTS (rho 0.5, 0.25) vs mask-only.
+"""Benchmark the language-model prefill of GroundVTS-Q / -Q3 / -I: dense vs VTS (rho 0.5, 0.25) vs mask-only.
 
 Every variant runs the real GroundVTS inner forward on one long video prompt with random weights;
 only the vision tower is skipped (its cost is the same for every variant), by feeding precomputed
@@ -6,7 +6,8 @@ video features. "mask-only" is the official GroundVTS approach: every token stay
 and the unselected ones are hidden by the attention mask, so nothing is saved.
 
 The GroundVTS-I backbone (InternVL3.5) has video frames of 256 `<IMG_CONTEXT>` tokens each inside
-`FrameN: <img>...</img>` lines, and 1-D positions. The presets and model builders here are shared with
+`FrameN: <img>...</img>` lines, and 1-D positions. GroundVTS-Q3 (Qwen3-VL) has one `<t seconds>` block per
+temporal patch and DeepStack features, which follow the kept tokens. The presets and model builders here are shared with
 `perf.train_step`; `perf.harness` runs each variant in its own process. The command is
 `python -m groundvts.scripts.cli.benchmark_prefill`.
 """
@@ -45,10 +46,22 @@ INTERNVL_PRESETS = {
                            text=96, dr=128),
 }
 INTERNVL_FRAME_TOKENS = 256  # (448 / 14)^2 * 0.5^2
+# GroundVTS-Q3 (Qwen3-VL): `grid` (temporal patches, h, w) in 16-px patches; every temporal patch is its own block
+# `<t seconds><|vision_start|>...<|vision_end|>` (TIMESTAMP_TOKENS text tokens for the seconds).
+QWEN3_PRESETS = {
+    # Mid-size, same LLM as Qwen's "mid": 4,096 video tokens.
+    "mid": dict(hidden=512, intermediate=2752, layers=6, heads=8, kv_heads=2, head_dim=64, grid=(16, 32, 32), text=96,
+                dr=128),
+    # Qwen3-VL-8B language model (random weights). 128 frames at 2 fps, 16 x 16 merged tokens per temporal patch.
+    "qwen3vl8b": dict(hidden=4096, intermediate=12288, layers=36, heads=32, kv_heads=8, head_dim=128,
+                      grid=(64, 32, 32), text=96, dr=512),
+}
+TIMESTAMP_TOKENS = 5  # "<12.3 seconds>" in Qwen's tokenizer
 # `--backbone` values are the registry's backbone tags.
 QWEN_TAG = BACKBONES["groundvts_qwen2_5_vl"].tag
+QWEN3_TAG = BACKBONES["groundvts_qwen3_vl"].tag
 INTERNVL_TAG = BACKBONES["groundvts_internvl"].tag
-BACKBONE_PRESETS = {QWEN_TAG: PRESETS, INTERNVL_TAG: INTERNVL_PRESETS}
+BACKBONE_PRESETS = {QWEN_TAG: PRESETS, QWEN3_TAG: QWEN3_PRESETS, INTERNVL_TAG: INTERNVL_PRESETS}
 VARIANTS = {"dense": None, "vts_0.5": 0.5, "vts_0.25": 0.25, "mask_only_0.5": 0.5}
 DEFAULT_REPEATS = 5
 DEFAULT_OUT = Path("benchmark_prefill.json")
@@ -65,6 +78,8 @@ def token_counts(backbone: str, preset: dict) -> tuple[int, int, int]:
         # Per frame: "FrameN:" label, <img>, 256 context tokens, </img>.
         return preset["frames"] * INTERNVL_FRAME_TOKENS, preset["text"] + 3 * preset["frames"], INTERNVL_FRAME_TOKENS
     t, h, w = preset["grid"]
+    if backbone == QWEN3_TAG:  # per temporal patch: timestamp text, <|vision_start|>, <|vision_end|>
+        return t * h * w // 4, preset["text"] + t * (TIMESTAMP_TOKENS + 2), h * w // 4
     return t * h * w // 4, preset["text"] + 2, h * w // 4
 
 
@@ -105,6 +120,52 @@ def build(preset: dict, dtype: torch.dtype, device: str, with_lm_head: bool = Fa
         mm_token_type_ids=(input_ids == 1001).long() * 2,
         pixel_values_videos=torch.zeros(1, device=device), video_grid_thw=torch.tensor([[t, h, w]], device=device),
         second_per_grid_ts=torch.tensor([1.0], device=device),
+    )
+    return model, inputs, features
+
+
+def build_qwen3(preset: dict, dtype: torch.dtype, device: str, with_lm_head: bool = False):
+    """GroundVTS-Q3 inner model (or the full model with `with_lm_head`) with a skipped vision tower (main and three
+    DeepStack features given), and inputs laid out as the Qwen3-VL processor writes them."""
+    from groundvts.modeling.configuration_groundvts_qwen3_vl import GroundVTSQwen3VLConfig
+    from groundvts.modeling.modeling_groundvts_qwen3_vl import GroundVTSQwen3VLForConditionalGeneration, GroundVTSQwen3VLModel
+
+    t, h, w = preset["grid"]
+    config = GroundVTSQwen3VLConfig(
+        text_config=dict(
+            vocab_size=1024, bos_token_id=1, eos_token_id=2, hidden_size=preset["hidden"],
+            intermediate_size=preset["intermediate"], num_hidden_layers=preset["layers"],
+            num_attention_heads=preset["heads"], num_key_value_heads=preset["kv_heads"], head_dim=preset["head_dim"],
+            max_position_embeddings=65536,
+            rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_interleaved": True,
+                             "mrope_section": _mrope_section(dict(preset, hidden=preset["head_dim"] * preset["heads"]))},
+        ),
+        vision_config=dict(depth=3, hidden_size=32, intermediate_size=32, num_heads=2, out_hidden_size=preset["hidden"],
+                           deepstack_visual_indexes=[0, 1, 2]),
+        image_token_id=1000, video_token_id=1001, vision_start_token_id=1002, vision_end_token_id=1003,
+        vts_reduction_dim=preset["dr"],
+    )
+    model_class = GroundVTSQwen3VLForConditionalGeneration if with_lm_head else GroundVTSQwen3VLModel
+    with torch.device(device):
+        model = model_class(config).to(dtype).eval()
+    n_video, per_patch = t * h * w // 4, h * w // 4
+    features = torch.randn(n_video, preset["hidden"], dtype=dtype, device=device)
+    deepstack = [(torch.randn(n_video, preset["hidden"], dtype=dtype, device=device),) for _ in range(3)]
+    # Skip the vision tower: every variant would pay the same for it.
+    inner = model.model if with_lm_head else model
+    inner.get_image_features = lambda *args, **kwargs: type(
+        "Out", (), {"pooler_output": (features,), "deepstack_features": deepstack}
+    )()
+    half = preset["text"] // 2
+    ids = [5] * half
+    for _ in range(t):
+        ids += [7] * TIMESTAMP_TOKENS + [1002] + [1001] * per_patch + [1003]
+    ids += [6] * (preset["text"] - half)
+    input_ids = torch.tensor([ids], device=device)
+    inputs = dict(
+        input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+        mm_token_type_ids=(input_ids == 1001).long() * 2,
+        pixel_values_videos=torch.zeros(1, device=device), video_grid_thw=torch.tensor([[t, h, w]], device=device),
     )
     return model, inputs, features
 
@@ -156,6 +217,10 @@ def build_internvl(preset: dict, dtype: torch.dtype, device: str, with_lm_head: 
     return model, inputs, features.flatten(0, 1)
 
 
+# backbone tag -> (preset, dtype, device, with_lm_head) -> (model, inputs, video features)
+BUILDERS = {QWEN_TAG: build, QWEN3_TAG: build_qwen3, INTERNVL_TAG: build_internvl}
+
+
 def _mask_only_inputs(backbone: str, model, inputs: dict):
     """Official approach: the stock forward keeps every token; the ones VTS did not select are only hidden by the
     attention mask (positions stay those of the full sequence). Returns (inputs, stock forward)."""
@@ -168,6 +233,14 @@ def _mask_only_inputs(backbone: str, model, inputs: dict):
         stock_inputs = {k: v for k, v in inputs.items() if k not in ("mm_token_type_ids", "video_num_frames")}
         stock_inputs.update(attention_mask=keep.long(), position_ids=position_ids)
         return stock_inputs, lambda **kw: InternVLModel.forward(model, **kw)
+    if backbone == QWEN3_TAG:
+        from transformers import Qwen3VLModel
+
+        position_ids, _ = model.get_rope_index(
+            inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"]
+        )
+        stock_inputs = dict(inputs, attention_mask=keep.long(), position_ids=position_ids)
+        return stock_inputs, lambda **kw: Qwen3VLModel.forward(model, **kw)
     from transformers import Qwen2_5_VLModel
 
     position_ids, _ = model.get_rope_index(
@@ -186,8 +259,7 @@ def _mrope_section(preset: dict) -> list[int]:
 def run_variant(
     name: str, preset: dict, repeats: int, dtype: torch.dtype, device: str, backbone: str = QWEN_TAG
 ) -> dict:
-    builder = build_internvl if backbone == INTERNVL_TAG else build
-    model, inputs, features = builder(preset, dtype, device)
+    model, inputs, features = BUILDERS[backbone](preset, dtype, device)
     # Peak memory counts everything after the weights exist, warm-up included (the allocator grows then).
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()

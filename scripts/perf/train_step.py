@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from groundvts.scripts.perf.prefill import INTERNVL_TAG, build, build_internvl, token_counts
+from groundvts.scripts.perf.prefill import BUILDERS, token_counts
 
 if TYPE_CHECKING:
     from groundvts.scripts.perf.harness import PerfSettings
@@ -46,8 +46,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
 
     from groundvts.trainers.stages import apply_stage, assert_stage, lora_config
 
-    builder = build_internvl if backbone == INTERNVL_TAG else build
-    model, inputs, _ = builder(preset, dtype, device, with_lm_head=True)
+    model, inputs, _ = BUILDERS[backbone](preset, dtype, device, with_lm_head=True)
     model.config.vts_strategy = "dense" if VARIANTS[name] is None else "token"
     if VARIANTS[name] is not None:
         model.config.vts_keep_ratio = VARIANTS[name]

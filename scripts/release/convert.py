@@ -51,7 +51,7 @@ class ConvertSettings:
 
     source: str = field(metadata={
         "positional": True,
-        "help": "official GroundVTS checkpoint folder, plain Qwen2.5-VL / InternVL3.5-HF weights (folder or Hub id), "
+        "help": "official GroundVTS checkpoint folder, plain Qwen2.5-VL / Qwen3-VL / InternVL3.5-HF weights (folder or Hub id), "
                 "or a GroundVTS checkpoint folder",
     })
     output_dir: Path = field(
@@ -220,7 +220,7 @@ def _source_model_type(source: str) -> str:
 
 def _types(kind: str) -> str:
     """The registry's model_types of one kind (`model_type`, `plain_model_type`, `official_model_type`), listed."""
-    return ", ".join(sorted(getattr(backbone, kind) for backbone in BACKBONES.values()))
+    return ", ".join(sorted(name for backbone in BACKBONES.values() if (name := getattr(backbone, kind))))
 
 
 def _check_output_dir(source: Path, output_dir: Path) -> None:
@@ -252,7 +252,7 @@ def _save_processor(processor: Any, output_dir: Path, source: str | Path) -> str
 
 def _official_backbone(model_type: str | None) -> Backbone:
     """The backbone whose official release uses `model_type`, or a ValueError listing the official types."""
-    official = {backbone.official_model_type: backbone for backbone in BACKBONES.values()}
+    official = {b.official_model_type: b for b in BACKBONES.values() if b.official_model_type}
     if model_type not in official:
         raise ValueError(
             f"config.json has model_type {model_type!r}; official GroundVTS checkpoints use one of {sorted(official)}."

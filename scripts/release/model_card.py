@@ -243,7 +243,7 @@ def _vts_table(config: Any) -> str:
 
 def _video_and_generation(inputs: CardInputs) -> str:
     s = inputs.video_settings
-    if inputs.backbone.name == "GroundVTS-Q":
+    if inputs.backbone.fps_sampled:
         video = (f"Videos are sampled at {s['fps']:g} fps, at most {s['max_frames']} frames, at most "
                  f"{s['max_pixels_per_frame']} pixels per frame (the paper's settings; the processor's saved "
                  "defaults). Override per call, e.g. `processor(..., fps=1.0, max_frames=64, max_pixels=50176)`.")

@@ -82,15 +82,15 @@ class ReleaseSettings:
 
 @dataclass
 class VideoOverrides:
-    """Video settings that replace the paper's; None keeps the paper's value. The first three are GroundVTS-Q's,
+    """Video settings that replace the paper's; None keeps the paper's value. The first three are GroundVTS-Q and -Q3's,
     the last two GroundVTS-I's (the other backbone's are ignored)."""
 
-    fps: float | None = field(default=None, metadata={"help": f"GroundVTS-Q sampling fps (paper: {PAPER_QWEN_VIDEO['fps']})"})
+    fps: float | None = field(default=None, metadata={"help": f"GroundVTS-Q / Q3 sampling fps (paper: {PAPER_QWEN_VIDEO['fps']})"})
     max_frames: int | None = field(
-        default=None, metadata={"help": f"GroundVTS-Q frame cap (paper: {PAPER_QWEN_VIDEO['max_frames']})"}
+        default=None, metadata={"help": f"GroundVTS-Q / Q3 frame cap (paper: {PAPER_QWEN_VIDEO['max_frames']})"}
     )
     max_pixels: int | None = field(
-        default=None, metadata={"help": f"GroundVTS-Q pixels per frame (paper: {PAPER_QWEN_VIDEO['max_pixels']})"}
+        default=None, metadata={"help": f"GroundVTS-Q / Q3 pixels per frame (paper: {PAPER_QWEN_VIDEO['max_pixels']})"}
     )
     num_frames: int | None = field(
         default=None, metadata={"help": f"GroundVTS-I frames (paper: {PAPER_INTERNVL_VIDEO['num_frames']})"}
@@ -127,7 +127,7 @@ def read_backbone(checkpoint_dir: Path) -> Backbone:
     except (FileNotFoundError, ValueError) as error:  # no config.json, or not a JSON object
         raise ReleaseError(f"{error} Pass the folder of a trained or converted GroundVTS checkpoint.") from error
     if model_type not in BACKBONES:
-        official = {backbone.official_model_type for backbone in BACKBONES.values()}
+        official = {backbone.official_model_type for backbone in BACKBONES.values() if backbone.official_model_type}
         hint = " Convert official checkpoints first with `groundvts convert`." if model_type in official else ""
         raise ReleaseError(
             f"{checkpoint_dir} is not a GroundVTS checkpoint: config.json has model_type {model_type!r}, expected one"
@@ -181,14 +181,20 @@ def _is_model_file(name: str) -> bool:
 def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str, Any]) -> dict[str, Any]:
     """Write the release's video settings into the processor's saved defaults; returns them for the card."""
     video = processor.video_processor
-    if backbone.name == "GroundVTS-Q":
+    if backbone.fps_sampled:
         fps, max_frames, max_pixels = float(settings["fps"]), int(settings["max_frames"]), int(settings["max_pixels"])
         if fps <= 0 or max_frames < 2 or max_pixels < 1:
             raise ReleaseError(f"Need --fps > 0, --max-frames >= 2 and --max-pixels >= 1, got {fps}, {max_frames}, {max_pixels}.")
         min_pixels = min(int(video.size["shortest_edge"]), max_pixels)
         video.fps, video.max_frames = fps, max_frames
         video.min_frames = min(int(getattr(video, "min_frames", None) or 4), max_frames)
-        video.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+        longest = max_pixels
+        if getattr(processor, "longest_edge_is_per_video", False):
+            # Qwen3-VL: `longest_edge` is the whole video's budget and each frame is capped at `max_video_tokens`
+            # patches of factor² px (`cap_pixels_per_frame`): bound the frame there, never the video.
+            video.max_video_tokens = max(1, max_pixels // (video.patch_size * video.merge_size) ** 2)
+            video.cap_pixels_per_frame, longest = True, max_pixels * max_frames
+        video.size = {"shortest_edge": min_pixels, "longest_edge": longest}
         return {"fps": fps, "max_frames": max_frames, "max_pixels_per_frame": max_pixels}
     num_frames, image_size = int(settings["num_frames"]), int(settings["image_size"])
     if num_frames < 1:
@@ -201,9 +207,14 @@ def apply_video_settings(processor: Any, backbone: Backbone, settings: dict[str,
 def processor_video_settings(processor: Any, backbone: Backbone) -> dict[str, Any]:
     """The video settings the checkpoint's processor was saved with (what its model was trained and tested on)."""
     video = processor.video_processor
-    if backbone.name == "GroundVTS-Q":
-        return {"fps": video.fps, "max_frames": video.max_frames, "max_pixels": video.size["longest_edge"]}
-    return {"num_frames": video.num_frames}
+    if not backbone.fps_sampled:
+        return {"num_frames": video.num_frames}
+    max_pixels = video.size["longest_edge"]
+    if getattr(processor, "longest_edge_is_per_video", False):  # Qwen3-VL: per frame from the per-frame token cap
+        factor = video.patch_size * video.merge_size
+        per_frame = getattr(video, "max_video_tokens", None) if getattr(video, "cap_pixels_per_frame", False) else None
+        max_pixels = per_frame * factor**2 if per_frame else max_pixels // max(int(video.max_frames), 1)
+    return {"fps": video.fps, "max_frames": video.max_frames, "max_pixels": max_pixels}
 
 
 def release_video_settings(
@@ -212,9 +223,9 @@ def release_video_settings(
     """The checkpoint processor's `saved` video settings (the paper's with `paper_video_settings`, or when none are
     given), overridden by `video`. GroundVTS-I frames must have the vision tower's input size (448 px for
     InternVL3.5): pixel shuffle and the tokens per frame depend on it."""
-    paper = PAPER_QWEN_VIDEO if backbone.name == "GroundVTS-Q" else PAPER_INTERNVL_VIDEO
+    paper = PAPER_QWEN_VIDEO if backbone.fps_sampled else PAPER_INTERNVL_VIDEO
     start = {**paper, **(saved or {})} if not video.paper_video_settings else dict(paper)
-    if backbone.name == "GroundVTS-Q":
+    if backbone.fps_sampled:
         return {k: getattr(video, k) if getattr(video, k) is not None else start[k] for k in PAPER_QWEN_VIDEO}
     size = config.vision_config.image_size
     tile = int(size[0] if isinstance(size, (list, tuple)) else size)
@@ -227,7 +238,7 @@ def release_video_settings(
 def check_token_ids(model: Any, processor: Any, backbone: Backbone) -> None:
     """The processor must write the placeholder ids the model looks for."""
     pairs = {"image_token_id": (model.config.image_token_id, processor.image_token_id)}
-    if backbone.name == "GroundVTS-Q":
+    if backbone.fps_sampled:  # the Qwen-VLs have their own video placeholder
         pairs["video_token_id"] = (model.config.video_token_id, processor.video_token_id)
     wrong = {name: ids for name, ids in pairs.items() if ids[0] != ids[1]}
     if wrong:

@@ -34,7 +34,7 @@ def test_classes_import_and_match_the_model_type(key):
 
 
 def test_registry_matches_the_bundled_configs_and_recipes():
-    assert GROUNDVTS_MODEL_TYPES == ("groundvts_qwen2_5_vl", "groundvts_internvl")
+    assert GROUNDVTS_MODEL_TYPES == ("groundvts_qwen2_5_vl", "groundvts_qwen3_vl", "groundvts_internvl")
     bundled = {json.loads(path.read_text())["model_type"] for path in HUB_CONFIG_DIR.glob("groundvts-*.json")}
     assert bundled == set(GROUNDVTS_MODEL_TYPES)
     for backbone in BACKBONES.values():
@@ -46,7 +46,9 @@ def test_registry_matches_the_bundled_configs_and_recipes():
 def test_training_loads_groundvts_and_plain_model_types():
     from groundvts.trainers.loading import MODEL_TYPES, model_type_of as loading_model_type_of
 
-    assert list(MODEL_TYPES) == ["groundvts_qwen2_5_vl", "qwen2_5_vl", "groundvts_internvl", "internvl"]
+    assert list(MODEL_TYPES) == [
+        "groundvts_qwen2_5_vl", "qwen2_5_vl", "groundvts_qwen3_vl", "qwen3_vl", "groundvts_internvl", "internvl"
+    ]
     for model_type, classes in MODEL_TYPES.items():
         assert classes == backbone_for(model_type).classes()
     assert loading_model_type_of is model_type_of
@@ -54,6 +56,7 @@ def test_training_loads_groundvts_and_plain_model_types():
 
 @pytest.mark.parametrize(("model_type", "name"), [
     ("groundvts_qwen2_5_vl", "GroundVTS-Q"), ("qwen2_5_vl", "GroundVTS-Q"), ("vts_qwen2_5_vl", "GroundVTS-Q"),
+    ("groundvts_qwen3_vl", "GroundVTS-Q3"), ("qwen3_vl", "GroundVTS-Q3"),
     ("groundvts_internvl", "GroundVTS-I"), ("internvl", "GroundVTS-I"), ("vts_internvl_3", "GroundVTS-I"),
 ])
 def test_backbone_for_any_spelling(model_type, name):
@@ -64,6 +67,9 @@ def test_backbone_for_any_spelling(model_type, name):
 def test_official_layouts():
     assert backbone_for("vts_qwen2_5_vl").official_vts_prefix == "vts_module."
     assert backbone_for("vts_internvl_3").official_vts_prefix == "model.vts_module."
+    # No official GroundVTS release on Qwen3-VL: it has only our and the plain model_type.
+    q3 = backbone_for("qwen3_vl")
+    assert q3.official_model_type is None and q3.model_types == ("groundvts_qwen3_vl", "qwen3_vl")
     assert {b.official_hidden_size_default for b in BACKBONES.values()} == {256}
 
 
@@ -71,7 +77,8 @@ def test_official_layouts():
 def test_unknown_model_type_lists_the_accepted_ones(model_type):
     with pytest.raises(ValueError, match="Unknown model_type") as caught:
         backbone_for(model_type)
-    for accepted in ("groundvts_qwen2_5_vl", "groundvts_internvl", "qwen2_5_vl", "internvl", "vts_internvl_3"):
+    for accepted in ("groundvts_qwen2_5_vl", "groundvts_qwen3_vl", "groundvts_internvl", "qwen2_5_vl", "qwen3_vl",
+                     "internvl", "vts_internvl_3"):
         assert accepted in str(caught.value)
 
 

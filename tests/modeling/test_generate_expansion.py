@@ -18,6 +18,7 @@ from tiny_models import (
     VIDEO_ID,
     VISION_END,
     VISION_START,
+    TIMESTAMP_TOKENS,
     collate_internvl,
     internvl_sample,
 )
@@ -26,15 +27,21 @@ from tiny_models import (
 # --- Qwen samples with any number of images and videos per row -------------------------------------------------
 
 
-def qwen_row(parts: list[tuple], question: int, seed: int) -> dict:
-    """One row `text (<vs> visual tokens <ve> text)* question`; parts are ("video"|"image", grid, fps)."""
+def qwen_row(parts: list[tuple], question: int, seed: int, per_patch_blocks: bool = False) -> dict:
+    """One row `text (<vs> visual tokens <ve> text)* question`; parts are ("video"|"image", grid, fps).
+    `per_patch_blocks`: Qwen3-VL's video layout, `(<t> <vs> patch tokens <ve>)*` per temporal patch."""
     g = torch.Generator().manual_seed(seed)
     text = lambda n: torch.randint(3, 90, (n,), generator=g).tolist()
     row = {"input_ids": text(2), "types": [], "videos": [], "images": []}
     for kind, (t, h, w), seconds_per_grid in parts:
         pixels = torch.randn(t * h * w, PATCH_DIM, generator=g)
         token, token_type = (VIDEO_ID, 2) if kind == "video" else (IMAGE_ID, 1)
-        row["input_ids"] += [VISION_START] + [token] * (t * h * w // 4) + [VISION_END] + text(1)
+        if per_patch_blocks and kind == "video":
+            for _ in range(t):
+                row["input_ids"] += text(TIMESTAMP_TOKENS) + [VISION_START] + [token] * (h * w // 4) + [VISION_END]
+            row["input_ids"] += text(1)
+        else:
+            row["input_ids"] += [VISION_START] + [token] * (t * h * w // 4) + [VISION_END] + text(1)
         row["videos" if kind == "video" else "images"].append((pixels, [t, h, w], seconds_per_grid))
     row["query_mask"] = [0] * len(row["input_ids"]) + [1] * question
     row["input_ids"] += text(question)
@@ -77,6 +84,13 @@ def qwen_batch(names: list[str]) -> dict:
     return collate_qwen([qwen_row(**QWEN_ROWS[n]) for n in names])
 
 
+def qwen3_batch(names: list[str]) -> dict:
+    """The same rows in Qwen3-VL's layout (time is text there: no `second_per_grid_ts`)."""
+    batch = collate_qwen([qwen_row(**QWEN_ROWS[n], per_patch_blocks=True) for n in names])
+    batch.pop("second_per_grid_ts", None)
+    return batch
+
+
 # --- InternVL samples: videos of different lengths, a still image, two videos in one row --------------------------
 
 
@@ -102,11 +116,13 @@ def internvl_batch(names: list[str]) -> dict:
     return collate_internvl([internvl_row(n) for n in names], "left")
 
 
-@pytest.fixture(params=["qwen", "internvl"])
-def backbone(request, qwen_model, internvl_model):
+@pytest.fixture(params=["qwen", "qwen3", "internvl"])
+def backbone(request, qwen_model, qwen3_model, internvl_model):
     """(model, batch builder) of one backbone."""
     if request.param == "qwen":
         return qwen_model, qwen_batch
+    if request.param == "qwen3":
+        return qwen3_model, qwen3_batch
     return internvl_model, internvl_batch
 
 

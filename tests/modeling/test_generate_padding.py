@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tiny_models import collate, collate_internvl, internvl_sample, video_sample
+from tiny_models import collate, collate_internvl, collate_qwen3, internvl_sample, qwen3_video_sample, video_sample
 
 STEPS = 4
 QWEN_SAMPLES = [
@@ -29,10 +29,12 @@ def new_tokens(model, batch, use_cache):
 
 @pytest.mark.parametrize("use_cache", [True, False])
 @pytest.mark.parametrize("padding_side", ["left"])
-@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
-def test_batched_generate_equals_one_by_one(qwen_model, internvl_model, backbone, padding_side, use_cache):
+@pytest.mark.parametrize("backbone", ["qwen", "qwen3", "internvl"])
+def test_batched_generate_equals_one_by_one(qwen_model, qwen3_model, internvl_model, backbone, padding_side, use_cache):
     if backbone == "qwen":
         model, samples, make = qwen_model, [video_sample(**s) for s in QWEN_SAMPLES], collate
+    elif backbone == "qwen3":
+        model, samples, make = qwen3_model, [qwen3_video_sample(**s) for s in QWEN_SAMPLES], collate_qwen3
     else:
         model, samples, make = internvl_model, [internvl_sample(**s) for s in INTERNVL_SAMPLES], collate_internvl
     batched = new_tokens(model, make(samples, padding_side), use_cache)
@@ -41,10 +43,12 @@ def test_batched_generate_equals_one_by_one(qwen_model, internvl_model, backbone
         assert torch.equal(batched[row], alone[0]), (row, batched[row].tolist(), alone[0].tolist())
 
 
-@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
-def test_right_padded_generation_is_refused_with_the_fix(qwen_model, internvl_model, backbone):
+@pytest.mark.parametrize("backbone", ["qwen", "qwen3", "internvl"])
+def test_right_padded_generation_is_refused_with_the_fix(qwen_model, qwen3_model, internvl_model, backbone):
     if backbone == "qwen":
         model, batch = qwen_model, collate([video_sample(**s) for s in QWEN_SAMPLES], "right")
+    elif backbone == "qwen3":
+        model, batch = qwen3_model, collate_qwen3([qwen3_video_sample(**s) for s in QWEN_SAMPLES], "right")
     else:
         model, batch = internvl_model, collate_internvl([internvl_sample(**s) for s in INTERNVL_SAMPLES], "right")
     assert bool((batch["attention_mask"][:, -1] == 0).any())

@@ -158,3 +158,16 @@ def test_each_video_gets_its_own_budget():
 def test_invalid_settings_name_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         validate_vts_config(vts_config(**{field: value}))
+
+
+def test_budget_mask_floor_then_global_top_k():
+    from groundvts.modeling.vts import budget_mask
+
+    # 3 frames of 4 tokens; the global top-4 all sit in frame 0.
+    scores = torch.tensor([9.0, 8.0, 7.0, 6.0, 0.1, 0.3, 0.2, 0.0, 0.5, 0.4, 0.6, 0.7])
+    assert budget_mask(scores, 4, 4).nonzero().flatten().tolist() == [0, 1, 2, 3]
+    # Floor 1: each frame's best (0, 5, 11), then the best remaining one (1).
+    assert budget_mask(scores, 4, 4, 1).nonzero().flatten().tolist() == [0, 1, 5, 11]
+    # The floor is inside the budget: 3 frames x 2 > K = 5.
+    with pytest.raises(ValueError, match="vts_min_tokens_per_frame=2 needs 6 tokens"):
+        budget_mask(scores, 5, 4, 2)

@@ -6,7 +6,12 @@ import pytest
 
 from processing_test_utils import build_rope_model
 
-from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen2_5_vl_processor, write_test_video
+from groundvts.processing.tiny import (
+    build_tiny_internvl_processor,
+    build_tiny_qwen2_5_vl_processor,
+    build_tiny_qwen3_vl_processor,
+    write_test_video,
+)
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +23,11 @@ def qwen_processor():
 def rope_model(qwen_processor):
     """Stock Qwen2.5-VL model (tiny), only for `get_rope_index`: the M-RoPE positions the model would use."""
     return build_rope_model(qwen_processor)
+
+
+@pytest.fixture(scope="session")
+def qwen3_processor():
+    return build_tiny_qwen3_vl_processor()
 
 
 @pytest.fixture(scope="session")

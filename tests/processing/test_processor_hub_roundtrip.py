@@ -32,10 +32,16 @@ json.dump(report, open("report.json", "w"))
 """
 
 
-def test_processors_round_trip_through_remote_code(tmp_path, qwen_processor, internvl_processor, videos):
+def test_processors_round_trip_through_remote_code(
+    tmp_path, qwen_processor, qwen3_processor, internvl_processor, videos
+):
     frames = np.stack([np.full((48, 64, 3), frame_gray_value(i), np.uint8) for i in range(12)])
     np.save(tmp_path / "frames.npy", frames)
-    cases = {"qwen": (qwen_processor, {"fps": 1.0}), "internvl": (internvl_processor, {"frame_timestamps": True})}
+    cases = {
+        "qwen": (qwen_processor, {"fps": 1.0}),
+        "qwen3": (qwen3_processor, {"fps": 1.0}),
+        "internvl": (internvl_processor, {"frame_timestamps": True}),
+    }
     spec, expected = {}, {}
     for name, (processor, kwargs) in cases.items():
         folder = tmp_path / name

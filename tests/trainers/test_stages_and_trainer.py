@@ -7,7 +7,8 @@ from transformers import TrainerCallback
 
 from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
 from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
-from groundvts.processing.tiny import build_tiny_internvl_processor
+from groundvts.modeling.modeling_groundvts_qwen3_vl import GroundVTSQwen3VLForConditionalGeneration
+from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen3_vl_processor
 from groundvts.trainers import (
     GroundVTSSFTConfig,
     GroundVTSTrainer,
@@ -17,7 +18,7 @@ from groundvts.trainers import (
     lora_config,
     trainable_counts,
 )
-from tiny_models import tiny_internvl_config_for, tiny_qwen_config_for
+from tiny_models import tiny_internvl_config_for, tiny_qwen3_config_for, tiny_qwen_config_for
 
 
 def new_qwen(processor, seed=0):
@@ -96,12 +97,14 @@ def test_stage2_without_lora_is_refused(tiny_processor):
         assert_stage(model, 2)
 
 
-@pytest.mark.parametrize("backbone", ["qwen", "internvl"])
+@pytest.mark.parametrize("backbone", ["qwen", "qwen3", "internvl"])
 def test_lora_on_llm_attention_only_with_vts_and_projector_saved(tiny_processor, backbone):
     from peft import get_peft_model
 
     if backbone == "qwen":
         model = new_qwen(tiny_processor)
+    elif backbone == "qwen3":
+        model = GroundVTSQwen3VLForConditionalGeneration(tiny_qwen3_config_for(build_tiny_qwen3_vl_processor()))
     else:
         processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
         model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config_for(processor))
@@ -114,6 +117,37 @@ def test_lora_on_llm_attention_only_with_vts_and_projector_saved(tiny_processor,
     assert all(".language_model.layers." in n and ".self_attn." in n for n in lora_names)
     assert counts["vision"]["trainable"] == 0 and counts["language_model"]["trainable"] == 0
     assert counts["projector"]["trainable"] > 0 and counts["vts"]["trainable"] > 0
+    if backbone == "qwen3":  # DeepStack's mergers are projectors too: trained and saved with the adapter
+        expected = {"vts", "merger", "deepstack_merger_list.0", "deepstack_merger_list.1"}
+        assert set(lora_config(model).modules_to_save) == expected
+        trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+        assert any("deepstack_merger_list" in n for n in trainable)
+        assert not any(".blocks." in n for n in trainable)
+
+
+def test_qwen3_stage1_then_stage2_train_their_groups(tmp_path, grounding_records):
+    """GroundVTS-Q3 through the trainer with its own processor: stage 1 moves only VTS; stage 2 moves VTS, the
+    merger, the DeepStack mergers and LoRA on the LLM attention, never the vision tower or the LLM base weights."""
+    processor = build_tiny_qwen3_vl_processor()
+    torch.manual_seed(0)
+    model = GroundVTSQwen3VLForConditionalGeneration(tiny_qwen3_config_for(processor))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = Dataset.from_list(grounding_records)
+    trainer = GroundVTSTrainer(model=model, args=config(tmp_path / "s1", 1, max_steps=2), processing_class=processor,
+                               train_dataset=data)
+    trainer.train()
+    moved = {k for k, v in trainer.model.state_dict().items() if not torch.equal(before[k], v)}
+    assert moved and all(k.startswith("model.vts.") for k in moved)
+
+    trainer = GroundVTSTrainer(model=model, args=config(tmp_path / "s2", 2, max_steps=2), processing_class=processor,
+                               train_dataset=data)
+    trainer.train()
+    merged = trainer.model.merge_and_unload().state_dict()
+    moved = {k for k in before if not torch.equal(before[k], merged[k])}
+    assert any("deepstack_merger_list" in k for k in moved) and any("visual.merger." in k for k in moved)
+    assert any(".self_attn." in k for k in moved)
+    allowed = ("model.vts.", "model.visual.merger.", "model.visual.deepstack_merger_list.")
+    assert all(k.startswith(allowed) or ".self_attn." in k for k in moved)
 
 
 def test_loss_is_the_models_own_and_decreases_on_a_repeated_batch(tmp_path, tiny_processor, grounding_records):

@@ -13,7 +13,7 @@ from groundvts.scripts.training import recipe as train
 TABLE_13 = {1: (1e-5, 1), 2: (2e-4, 2), 3: (1e-4, 3)}
 
 
-@pytest.mark.parametrize("backbone", ["q", "i"])
+@pytest.mark.parametrize("backbone", ["q", "q3", "i"])
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_bundled_recipes_carry_table_13(backbone, stage):
     # use_cpu: this machine has no GPU, and bf16 without one needs it.
@@ -25,7 +25,7 @@ def test_bundled_recipes_carry_table_13(backbone, stage):
     assert args.optim == "adamw_torch" and (args.adam_beta1, args.adam_beta2) == (0.9, 0.999)
     assert args.bf16 and args.activation_checkpointing
     assert args.dataset_kwargs["skip_prepare_dataset"] and not args.remove_unused_columns and args.max_length is None
-    if backbone == "q":
+    if backbone in ("q", "q3"):
         assert args.video_kwargs() == {"fps": 2.0, "max_frames": 128, "max_pixels": 16384}
     else:
         assert args.video_kwargs() == {"num_frames": 16}
