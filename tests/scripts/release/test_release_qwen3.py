@@ -46,7 +46,8 @@ def test_q3_release_dry_run_and_its_card_snippet(tmp_path):
     processor.save_pretrained(tmp_path / "checkpoint")
     out = tmp_path / "out"
     args = [str(tmp_path / "checkpoint"), "--repo-id", REPO_ID, "--out-dir", str(out), "--dry-run",
-            "--fps", "1", "--max-frames", "8", "--max-pixels", "4096", "--max-new-tokens", "4"]
+            "--fps", "1", "--max-frames", "8", "--max-pixels", "4096", "--max-new-tokens", "4",
+            "--base-model", "Qwen/Qwen3-VL-8B-Instruct"]  # never guessed: from the run or the flag
     assert release.main(args) == 0
 
     names = {p.name for p in out.iterdir()}
