@@ -50,9 +50,10 @@ TEXT_TOKEN_TYPE, IMAGE_TOKEN_TYPE, VIDEO_TOKEN_TYPE = 0, 1, 2
 class GroundVTSInternVLVideosKwargs(VideosKwargs, total=False):
     """Video arguments of a processor call.
 
-    `video_backend` picks the decoder for paths ("pyav" or "torchcodec"); `frame_timestamps` writes each frame's
-    time in its label ("Frame3 at 4.5s: ..."); `max_frames` caps `num_frames` / `fps` sampling (default: the video
-    processor's `max_frames` when its config sets one, else no cap).
+    `video_backend` picks the decoder for paths ("pyav" or "torchcodec"; default: torchcodec when installed and
+    working, else PyAV); `frame_timestamps` writes each frame's time in its label ("Frame3 at 4.5s: ...");
+    `max_frames` caps `num_frames` / `fps` sampling (default: the video processor's `max_frames` when its config
+    sets one, else no cap).
     """
 
     video_backend: str
@@ -120,7 +121,7 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         return all_types
 
     def _process_videos(self, videos, **kwargs):
-        backend = kwargs.pop("video_backend", None) or "pyav"
+        backend = kwargs.pop("video_backend", None)  # None: torchcodec when installed, else PyAV
         label_times = bool(kwargs.pop("frame_timestamps", False))
         do_sample_frames = kwargs.pop("do_sample_frames", None)
         video_metadata = kwargs.pop("video_metadata", None)

@@ -38,7 +38,8 @@ DEFAULT_FPS = 2.0
 
 
 class GroundVTSQwenVideosKwargs(VideosKwargs, total=False):
-    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav" or "torchcodec")."""
+    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav" or "torchcodec";
+    default: torchcodec when installed and working, else PyAV)."""
 
     video_backend: str
     video_metadata: VideoMetadataInput
@@ -84,7 +85,7 @@ class GroundVTSQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
                 )
 
     def _process_videos(self, videos, **kwargs):
-        backend = kwargs.pop("video_backend", None) or "pyav"
+        backend = kwargs.pop("video_backend", None)  # None: torchcodec when installed, else PyAV
         do_sample_frames = kwargs.pop("do_sample_frames", None)
         video_metadata = kwargs.pop("video_metadata", None)
         fps = kwargs.pop("fps", None)
