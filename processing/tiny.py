@@ -370,19 +370,22 @@ def write_gop_video(
     import av
 
     width, height = size
-    if num_frames < 1 or width % 16 or height % 16 or gop < 1:
-        raise ValueError(f"Need num_frames >= 1, gop >= 1 and a (width, height) in multiples of 16, got {size}.")
+    if num_frames < 1 or width % 2 or height % 2 or gop < 1:
+        raise ValueError(f"Need num_frames >= 1, gop >= 1 and an even (width, height); got {num_frames}, {gop}, {size}")
     rng = np.random.default_rng(0)
-    texture = np.kron(rng.integers(-12, 13, (height // 8, 2 * width // 8)), np.ones((8, 8), dtype=np.int64))
+    blocks = rng.integers(-12, 13, (-(-height // 8), -(-2 * width // 8)))
+    texture = np.kron(blocks, np.ones((8, 8), dtype=np.int64))[:height]
     cycle = []
     for k in range(GOP_VIDEO_PERIOD):
         shifted = np.roll(texture, 2 * k, axis=1)[:, :width]
         rgb = np.clip(frame_gray_value(k) + shifted, 0, 255).astype(np.uint8)
-        cycle.append(np.repeat(rgb[:, :, None], 3, axis=2))
+        rgb_frame = av.VideoFrame.from_ndarray(np.repeat(rgb[:, :, None], 3, axis=2), format="rgb24")
+        cycle.append(rgb_frame.reformat(format="yuv420p"))  # converted once, encoded many times
     path = Path(path)
     clock = Fraction(1, 1000)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        rate = Fraction(fps).limit_denominator(1001)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {
             "preset": preset, "crf": str(crf),
@@ -391,9 +394,11 @@ def write_gop_video(
         if frame_times is not None:
             stream.codec_context.time_base = clock
         for index in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(cycle[index % GOP_VIDEO_PERIOD], format="rgb24")
+            frame = cycle[index % GOP_VIDEO_PERIOD]
             if frame_times is not None:
                 frame.pts, frame.time_base = round(frame_times[index] / clock), clock
+            else:
+                frame.pts, frame.time_base = index, 1 / rate
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

@@ -5,9 +5,10 @@ Frame `i` of a file is its i-th frame in presentation order, the numbering of `v
 keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with it `decode_frames`
 
 - with PyAV (default): sorts the wanted frames, seeks to the keyframe at or before each one unless it is already
-  decoding that group of pictures, and decodes forward to the frame with that PTS. Time and memory grow with the
-  kept frames and the keyframe interval, not with the video's length: only kept frames are converted to RGB, into
-  one preallocated array;
+  decoding that group of pictures, and decodes forward to the frame with that PTS, skipping the non-reference
+  frames it does not keep. Time and memory grow with the kept frames and the keyframe interval, not with the
+  video's length (apart from reading the packet index): only kept frames are converted to RGB, into one
+  preallocated array;
 - with torchcodec (when installed and importable; picked by `backend=None`/"auto"): its exact-seek decoder at the
   same indices.
 
@@ -168,6 +169,7 @@ def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
 
     if out.wanted[-1] >= len(index.pts):
         raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of the index")
+    wanted_pts = {index.pts[i] for i in out.wanted}
     with av.open(path) as container:
         stream = container.streams.video[0]
         frames: Iterator[Any] | None = None
@@ -185,7 +187,7 @@ def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
                     container.seek(keyframe, stream=stream, backward=True, any_frame=False)
                 except av.FFmpegError as err:
                     raise _SeekFailed(f"seeking to PTS {keyframe}: {err}") from err
-                frames, landing = container.decode(stream), keyframe
+                frames, landing = _frames_for(container, stream, wanted_pts), keyframe
             for frame in frames:
                 pts = frame.pts
                 if pts is None:
@@ -203,6 +205,16 @@ def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
                     raise _SeekFailed(f"frame {frame_index} (PTS {target}) was never decoded")
             else:
                 raise _SeekFailed(f"the stream ended before frame {frame_index}")
+
+
+def _frames_for(container: Any, stream: Any, wanted_pts: set[int]) -> Iterator[Any]:
+    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (most
+    B-frames) are skipped unless wanted: no other frame depends on them, so this halves the decoding between a
+    keyframe and a kept frame without changing a pixel."""
+    codec = stream.codec_context
+    for packet in container.demux(stream):
+        codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
+        yield from codec.decode(packet)
 
 
 def _decode_sequential(path: str, out: _FrameSlots) -> None:
