@@ -42,6 +42,8 @@ from .video_sampling import (
 logger = logging.get_logger(__name__)
 
 DEFAULT_NUM_FRAMES = 16
+# The video arguments of a call that decide which frames are kept (`sample_videos`); the rest shape the pixels.
+SAMPLING_KWARGS = ("video_metadata", "fps", "num_frames", "max_frames", "do_sample_frames", "video_backend")
 _METADATA_KEY = "groundvts_video_metadata"
 
 TEXT_TOKEN_TYPE, IMAGE_TOKEN_TYPE, VIDEO_TOKEN_TYPE = 0, 1, 2
@@ -50,9 +52,10 @@ TEXT_TOKEN_TYPE, IMAGE_TOKEN_TYPE, VIDEO_TOKEN_TYPE = 0, 1, 2
 class GroundVTSInternVLVideosKwargs(VideosKwargs, total=False):
     """Video arguments of a processor call.
 
-    `video_backend` picks the decoder for paths ("pyav" or "torchcodec"); `frame_timestamps` writes each frame's
-    time in its label ("Frame3 at 4.5s: ..."); `max_frames` caps `num_frames` / `fps` sampling (default: the video
-    processor's `max_frames` when its config sets one, else no cap).
+    `video_backend` picks the decoder for paths ("pyav" or "torchcodec"; default: torchcodec when installed and
+    working, else PyAV); `frame_timestamps` writes each frame's time in its label ("Frame3 at 4.5s: ...");
+    `max_frames` caps `num_frames` / `fps` sampling (default: the video processor's `max_frames` when its config
+    sets one, else no cap).
     """
 
     video_backend: str
@@ -121,35 +124,8 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
         return all_types
 
     def _process_videos(self, videos, **kwargs):
-        backend = kwargs.pop("video_backend", None) or "pyav"
         label_times = bool(kwargs.pop("frame_timestamps", False))
-        do_sample_frames = kwargs.pop("do_sample_frames", None)
-        video_metadata = kwargs.pop("video_metadata", None)
-        fps = kwargs.pop("fps", None)
-        num_frames = kwargs.pop("num_frames", None)
-        if fps is not None and num_frames is not None:
-            raise ValueError("`fps` and `num_frames` are mutually exclusive; pass only one.")
-        max_frames = kwargs.pop("max_frames", None) or getattr(self.video_processor, "max_frames", None)
-        num_frames = num_frames or getattr(self.video_processor, "num_frames", None) or DEFAULT_NUM_FRAMES
-
-        def choose(total: int, native_fps: float | None) -> FrameChoice:
-            if fps is not None and native_fps:
-                requested = max(1, int(requested_frame_count(total, native_fps, target_fps=fps)))
-            else:
-                requested = num_frames
-            # Segment centres repeat frames of short videos, so only the cap (not the source) bounds the count.
-            count, capped = planned_frame_count(math.inf, requested, max_frames)
-            return FrameChoice(segment_center_positions(total, count), requested, max_frames, capped)
-
-        frames, metadata = prepare_videos(
-            videos, video_metadata, None if do_sample_frames is False else choose, backend=backend
-        )
-        for meta in metadata:
-            if meta.frames_capped:
-                logger.warning(
-                    f"InternVL video sampling asked for {meta.requested_frames:g} frames but max_frames="
-                    f"{meta.max_frames}; sampled {len(meta.frames_indices)} (`video_metadata` says `frames_capped`)."
-                )
+        frames, metadata = self.sample_videos(videos, **{key: kwargs.pop(key, None) for key in SAMPLING_KWARGS})
         counts = [len(video) for video in frames]
         if len(set(counts)) > 1:
             raise ValueError(
@@ -169,6 +145,46 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
             for count, meta in zip(counts, metadata)
         ]
         return processed, replacements
+
+    def sample_videos(
+        self,
+        videos: Any,
+        video_metadata: VideoMetadataInput = None,
+        *,
+        fps: float | None = None,
+        num_frames: int | None = None,
+        max_frames: int | None = None,
+        do_sample_frames: bool | None = None,
+        video_backend: str | None = None,
+    ) -> tuple[list[Any], list[SampledVideoMetadata]]:
+        """The frames a call with these video arguments keeps, and their metadata (source indices, true times),
+        before resizing. Decode a video once and ask it several questions: pass the result back as
+        `videos=frames, video_metadata=metadata` (sampled frames are used as given)."""
+        if fps is not None and num_frames is not None:
+            raise ValueError("`fps` and `num_frames` are mutually exclusive; pass only one.")
+        max_frames = max_frames or getattr(self.video_processor, "max_frames", None)
+        num_frames = num_frames or getattr(self.video_processor, "num_frames", None) or DEFAULT_NUM_FRAMES
+
+        def choose(total: int, native_fps: float | None) -> FrameChoice:
+            if fps is not None and native_fps:
+                requested = max(1, int(requested_frame_count(total, native_fps, target_fps=fps)))
+            else:
+                requested = num_frames
+            # Segment centres repeat frames of short videos, so only the cap (not the source) bounds the count.
+            count, capped = planned_frame_count(math.inf, requested, max_frames)
+            return FrameChoice(segment_center_positions(total, count), requested, max_frames, capped)
+
+        # video_backend None: torchcodec when installed, else PyAV.
+        frames, metadata = prepare_videos(
+            videos, video_metadata, None if do_sample_frames is False else choose, backend=video_backend
+        )
+        for meta in metadata:
+            if meta.frames_capped:
+                logger.warning(
+                    f"InternVL video sampling asked for {meta.requested_frames:g} frames but max_frames="
+                    f"{meta.max_frames}; sampled {len(meta.frames_indices)} (`video_metadata` says `frames_capped`)."
+                )
+        return frames, metadata
 
     def _tile_size(self) -> dict[str, int] | None:
         size = getattr(self.image_processor, "size", None)

@@ -369,3 +369,66 @@ def write_test_video(
         if num_frames == 0:
             container.start_encoding()  # write the header anyway: a valid file with no frames
     return path
+
+
+# Frames of `write_gop_video` repeat with this period (a whole cycle of gray levels), so long videos reuse them.
+GOP_VIDEO_PERIOD = 60
+
+
+def write_gop_video(
+    path: str | Path,
+    num_frames: int,
+    fps: float,
+    size: tuple[int, int] = (64, 48),
+    *,
+    gop: int = 30,
+    b_frames: int = 2,
+    frame_times: Sequence[float] | None = None,
+    preset: str = "ultrafast",
+    crf: int = 20,
+) -> Path:
+    """Encode a lossy H.264 mp4 with a keyframe every `gop` frames and `b_frames` B-frames between references, for
+    decoding tests and benchmarks.
+
+    Frame k is `frame_gray_value(k)` plus a scrolling ±12 texture (mean ≈ the gray level, so the decoded frame
+    tells its index modulo 30, while a frame decoded from the wrong reference differs in its pixels). Frames repeat
+    every GOP_VIDEO_PERIOD, so hour-long videos cost only the encoding. `frame_times` (seconds, one per frame,
+    increasing) makes it variable-rate on a 1-ms clock.
+    """
+    import av
+
+    width, height = size
+    if num_frames < 1 or width % 2 or height % 2 or gop < 1:
+        raise ValueError(f"Need num_frames >= 1, gop >= 1 and an even (width, height); got {num_frames}, {gop}, {size}")
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(-12, 13, (-(-height // 8), -(-2 * width // 8)))
+    texture = np.kron(blocks, np.ones((8, 8), dtype=np.int64))[:height]
+    cycle = []
+    for k in range(GOP_VIDEO_PERIOD):
+        shifted = np.roll(texture, 2 * k, axis=1)[:, :width]
+        rgb = np.clip(frame_gray_value(k) + shifted, 0, 255).astype(np.uint8)
+        rgb_frame = av.VideoFrame.from_ndarray(np.repeat(rgb[:, :, None], 3, axis=2), format="rgb24")
+        cycle.append(rgb_frame.reformat(format="yuv420p"))  # converted once, encoded many times
+    path = Path(path)
+    clock = Fraction(1, 1000)
+    with av.open(str(path), mode="w") as container:
+        rate = Fraction(fps).limit_denominator(1001)
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {
+            "preset": preset, "crf": str(crf),
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={b_frames}:b-adapt=0",
+        }
+        if frame_times is not None:
+            stream.codec_context.time_base = clock
+        for index in range(num_frames):
+            frame = cycle[index % GOP_VIDEO_PERIOD]
+            if frame_times is not None:
+                frame.pts, frame.time_base = round(frame_times[index] / clock), clock
+            else:
+                frame.pts, frame.time_base = index, 1 / rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -31,10 +31,15 @@ from .video_sampling import (
 logger = logging.get_logger(__name__)
 
 DEFAULT_FPS = 2.0
+# The video arguments of a call that decide which frames are kept (`sample_videos`); the rest shape the pixels.
+SAMPLING_KWARGS = (
+    "video_metadata", "fps", "num_frames", "min_frames", "max_frames", "do_sample_frames", "video_backend",
+)
 
 
 class GroundVTSQwenVideosKwargs(VideosKwargs, total=False):
-    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav" or "torchcodec")."""
+    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav" or "torchcodec";
+    default: torchcodec when installed and working, else PyAV)."""
 
     video_backend: str
     video_metadata: VideoMetadataInput
@@ -88,26 +93,38 @@ class GroundVTSQwenVLProcessorMixin:
                 )
 
     def _process_videos(self, videos, **kwargs):
-        backend = kwargs.pop("video_backend", None) or "pyav"
-        do_sample_frames = kwargs.pop("do_sample_frames", None)
-        video_metadata = kwargs.pop("video_metadata", None)
-        fps = kwargs.pop("fps", None)
-        num_frames = kwargs.pop("num_frames", None)
-        min_frames = kwargs.pop("min_frames", None)
-        max_frames = kwargs.pop("max_frames", None)
+        frames, metadata = self.sample_videos(videos, **{key: kwargs.pop(key, None) for key in SAMPLING_KWARGS})
+        self._pixels_to_size(kwargs)
+        unset_cap = getattr(self.video_processor, "cap_pixels_per_frame", None) is None
+        if kwargs.get("cap_pixels_per_frame") is None and unset_cap:
+            kwargs["cap_pixels_per_frame"] = self.default_cap_pixels_per_frame
+        return super()._process_videos(frames, video_metadata=metadata, do_sample_frames=False, **kwargs)
+
+    def sample_videos(
+        self,
+        videos: Any,
+        video_metadata: VideoMetadataInput = None,
+        *,
+        fps: float | None = None,
+        num_frames: int | None = None,
+        min_frames: int | None = None,
+        max_frames: int | None = None,
+        do_sample_frames: bool | None = None,
+        video_backend: str | None = None,
+    ) -> tuple[list[Any], list[SampledVideoMetadata]]:
+        """The frames a call with these video arguments keeps, and their metadata (source indices, true times),
+        before resizing. Decode a video once and ask it several questions: pass the result back as
+        `videos=frames, video_metadata=metadata` (sampled frames are used as given)."""
         if fps is not None and num_frames is not None:
             raise ValueError("`fps` and `num_frames` are mutually exclusive; pass only one.")
         target_fps = fps or getattr(self.video_processor, "fps", None) or DEFAULT_FPS
         choose = None
         if do_sample_frames is not False:
             choose = self._frame_chooser(target_fps, num_frames, min_frames, max_frames)
-        frames, metadata = prepare_videos(videos, video_metadata, choose, assumed_fps=target_fps, backend=backend)
+        # video_backend None: torchcodec when installed, else PyAV.
+        frames, metadata = prepare_videos(videos, video_metadata, choose, assumed_fps=target_fps, backend=video_backend)
         _warn_capped(videos, metadata, num_frames, target_fps)
-        self._pixels_to_size(kwargs)
-        unset_cap = getattr(self.video_processor, "cap_pixels_per_frame", None) is None
-        if kwargs.get("cap_pixels_per_frame") is None and unset_cap:
-            kwargs["cap_pixels_per_frame"] = self.default_cap_pixels_per_frame
-        return super()._process_videos(frames, video_metadata=metadata, do_sample_frames=False, **kwargs)
+        return frames, metadata
 
     def _frame_chooser(
         self, target_fps: float, num_frames: int | None, min_frames: int | None, max_frames: int | None

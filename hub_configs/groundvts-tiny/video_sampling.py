@@ -11,6 +11,9 @@ stray from `index / fps` by half a frame or more, frames are chosen at evenly sp
 each time), `fps` becomes the average rate (frames / duration) so that `sampled_fps` is the real spacing, and
 `SampledVideoMetadata.timestamps` reports the true time of every kept frame. Constant-rate files keep index sampling.
 
+Decoding a file costs what it keeps: the frame indices are chosen first, from the metadata and packet timestamps
+alone, and `video_decoding` then seeks to each kept frame (never a list of all decoded frames).
+
 Hub-facing helper: copied next to the processors by `save_pretrained`, so it imports nothing from `groundvts`.
 """
 
@@ -19,15 +22,16 @@ import os
 import statistics
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from transformers.utils import logging
-from transformers.video_utils import VideoMetadata, load_video, make_batched_videos
+from transformers.video_utils import VideoMetadata, make_batched_videos
 
 from .input_checks import check_positive
+from .video_decoding import StreamIndex, decode_frames, resolve_backend, stream_index
 
 
 logger = logging.get_logger(__name__)
@@ -230,12 +234,12 @@ def prepare_videos(
     video_metadata: Any = None,
     choose_indices: IndexChooser | None = None,
     assumed_fps: float | None = None,
-    backend: str = "pyav",
+    backend: str | None = None,
 ) -> tuple[list[Any], list[SampledVideoMetadata]]:
     """Sample every video; return the kept frames and their metadata (source fps, source indices, true times).
 
-    - path: decoded with transformers' `load_video` (only the kept frames are decoded); frame times come from the
-      file's presentation timestamps;
+    - path: only the kept frames are decoded (`video_decoding`: seeking, by PyAV or, for `backend` None/"auto"
+      when installed, torchcodec); frame times come from the file's presentation timestamps;
     - frames + metadata with `frames_indices`: already sampled, used as given;
     - frames + metadata with `fps`: the frames are the whole video at that fps and get sampled;
     - frames + metadata with `frame_times` (one per frame): a variable-rate video, sampled by time;
@@ -356,6 +360,8 @@ class VideoFileInfo:
     height: int
     duration: float
     frame_times: list[float] | None  # presentation times (s) of every frame when they are not index / fps
+    # Every frame's PTS and the keyframes', for decoding by seeking; None when the packets lack timestamps.
+    stream_index: StreamIndex | None = field(default=None, repr=False, compare=False)
 
 
 def read_video_info(path: str) -> VideoFileInfo:
@@ -378,11 +384,14 @@ def read_video_info(path: str) -> VideoFileInfo:
             rate = stream.average_rate or stream.guessed_rate
             header_frames, time_base = stream.frames, stream.time_base
             stamps: list[int | None] = []
+            keyframe_stamps: list[int] = []
             last_pts, last_duration = None, None
             for packet in container.demux(stream):
                 if not packet.size or packet.is_discard:
                     continue
                 stamps.append(packet.pts)
+                if packet.is_keyframe and packet.pts is not None:
+                    keyframe_stamps.append(packet.pts)
                 if packet.pts is not None and (last_pts is None or packet.pts >= last_pts):
                     last_pts, last_duration = packet.pts, packet.duration
             width, height = stream.width, stream.height
@@ -393,6 +402,7 @@ def read_video_info(path: str) -> VideoFileInfo:
     if num_frames == 0:
         raise ValueError(f"Video file '{path}' has zero frames.")
     frame_times = _presentation_times(stamps, time_base, num_frames, path)
+    index = stream_index(stamps, keyframe_stamps) if frame_times is not None else None
     fps = float(rate) if rate and float(rate) > 0 else None
     if frame_times is not None and (fps is None or not _fits_constant_rate(frame_times, fps)):
         last = float(last_duration * time_base) if last_duration and time_base else (1 / fps if fps else None)
@@ -400,19 +410,22 @@ def read_video_info(path: str) -> VideoFileInfo:
             duration = timeline_duration(frame_times, last)
         except ValueError as err:
             raise ValueError(f"Could not determine the frame rate of video file '{path}': {err}") from err
-        return VideoFileInfo(num_frames, num_frames / duration, int(width), int(height), duration, frame_times)
+        return VideoFileInfo(num_frames, num_frames / duration, int(width), int(height), duration, frame_times, index)
     if fps is None:
-        raise ValueError(f"Could not determine the frame rate of video file '{path}'.")
-    return VideoFileInfo(num_frames, fps, int(width), int(height), num_frames / fps, None)
+        no_stamps = " and its frames carry no timestamps" if frame_times is None else ""
+        raise ValueError(
+            f"Could not determine the frame rate of video file '{path}': no rate in its header{no_stamps}."
+        )
+    return VideoFileInfo(num_frames, fps, int(width), int(height), num_frames / fps, None, index)
 
 
 def _presentation_times(stamps: list[int | None], time_base: Any, num_frames: int, path: str) -> list[float] | None:
     """Seconds of every frame in presentation order from packet PTS, or None (with a warning) when unusable."""
     if time_base is None or any(pts is None for pts in stamps) or len(stamps) != num_frames:
         logger.warning(
-            f"Video file '{path}' lacks usable presentation timestamps ({len(stamps)} stamped packets for"
-            f" {num_frames} frames); assuming a constant frame rate. Remux it (e.g. `ffmpeg -i IN -c copy OUT.mp4`)"
-            " if its frame rate varies."
+            f"Video file '{path}' lacks usable presentation timestamps ({sum(pts is not None for pts in stamps)} of"
+            f" {len(stamps)} packets stamped, {num_frames} frames); assuming a constant frame rate. Remux it (e.g."
+            " `ffmpeg -i IN -c copy OUT.mp4`) if its frame rate varies."
         )
         return None
     ordered = sorted(stamps)
@@ -434,11 +447,12 @@ def probe_video_file(path: str) -> tuple[int, float, int, int]:
 
 
 def _sample_file(
-    path: str, choose_indices: IndexChooser | None, backend: str
+    path: str, choose_indices: IndexChooser | None, backend: str | None
 ) -> tuple[Any, SampledVideoMetadata]:
     if "://" not in path and not os.path.isfile(path):
         raise FileNotFoundError(f"Video file not found: '{path}'. Check the path (relative to {os.getcwd()}).")
     info = read_video_info(path)
+    backend = resolve_backend(backend)
     metadata = SampledVideoMetadata(
         total_num_frames=info.num_frames,
         fps=info.fps,
@@ -449,25 +463,11 @@ def _sample_file(
         frame_times=info.frame_times,
     )
     metadata.frames_indices = _choose(choose_indices, metadata)
-    frames = decode_video_frames(path, metadata.frames_indices, backend)
+    frames = decode_frames(path, metadata.frames_indices, info.stream_index, backend)
     return frames, metadata
 
-def decode_video_frames(path: str, indices: Sequence[int], backend: str = "pyav") -> Any:
-    """Decode the frames at `indices` (repeats allowed) with transformers' `load_video`."""
-    unique = sorted(set(indices))
 
-    def keep_unique(metadata: VideoMetadata, **kwargs: Any) -> np.ndarray:
-        return np.asarray(unique, dtype=int)
-
-    try:
-        frames, _ = load_video(path, backend=backend, sample_indices_fn=keep_unique)
-    except ImportError:
-        raise
-    except Exception as err:  # decoders raise many types; all mean "this file cannot be decoded"
-        raise ValueError(f"Could not decode video file '{path}' with backend {backend!r}: {err}") from err
-    if len(frames) < len(unique):
-        raise ValueError(
-            f"Decoded only {len(frames)} of the {len(unique)} frames expected from '{path}'; the file may be truncated."
-        )
-    position = {frame_index: k for k, frame_index in enumerate(unique)}
-    return frames[[position[i] for i in indices]]
+def decode_video_frames(path: str, indices: Sequence[int], backend: str | None = None) -> np.ndarray:
+    """Decode the frames at `indices` (repeats allowed) of the video at `path`, seeking to each (see
+    `video_decoding`)."""
+    return decode_frames(path, indices, read_video_info(path).stream_index, backend)

@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("groundvts.scripts.cli.merge", "merge a trained LoRA adapter into its base GroundVTS model"),
     "convert": ("groundvts.scripts.cli.convert",
                 "make a GroundVTS checkpoint from official GroundVTS or plain Qwen2.5-VL / Qwen3-VL / InternVL3.5-HF weights"),
+    "benchmark-decode": ("groundvts.scripts.cli.benchmark_decode",
+                         "time decoding a video's kept frames vs its length: sequential vs seeking (JSON + table)"),
     "release": ("groundvts.scripts.cli.release", "assemble a Hub model repo (weights, code, card with results) and upload it"),
 }
 

@@ -21,8 +21,10 @@ several processes each appends to `<output stem>.rank<i>.jsonl`; the first proce
 in annotation order, at the end. Queries whose video is missing or unreadable are listed (file, qid, reason) in
 `<output stem>.errors.jsonl` and the run goes on. Sampling follows the processor saved with the model (true
 frame times read from each file) unless --fps / --num-frames is given (both within the processor's max_frames);
---keep-ratio and --strategy override VTS. Rows flag spans `clamped` to the video or `swapped`, and record the
-decoded `video_duration`; a video decoding to under 90% of its annotated duration gets a warning.
+--keep-ratio and --strategy override VTS. Only the sampled frames of a video are decoded (seeking to each), once
+for all its questions and passes while they fit --video-cache-mb. Rows flag spans `clamped` to the video or
+`swapped`, and record the decoded `video_duration`; a video decoding to under 90% of its annotated duration gets a
+warning.
 """
 
 from __future__ import annotations

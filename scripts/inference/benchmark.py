@@ -31,6 +31,7 @@ from groundvts.scripts.inference.prediction_store import (
     read_rows,
     repair,
 )
+from groundvts.scripts.inference.video_cache import DecodedVideoCache
 from groundvts.scripts.output_paths import check_writable_file, disk_full_error
 
 __all__ = [
@@ -48,6 +49,8 @@ RUN_SETTINGS = (
 SHORT_VIDEO_RATIO = 0.9
 # `groundvts infer`'s default --max-new-tokens (`groundvts ground` keeps SamplingSettings' 64).
 INFER_MAX_NEW_TOKENS = 256
+# Decoded frames kept for the next question about a video (128 frames of 720p take 354 MB).
+DEFAULT_VIDEO_CACHE_MB = 2048
 
 
 @dataclass
@@ -61,6 +64,7 @@ class InferenceSettings:
     fps: float | None = None
     num_frames: int | None = None
     max_pixels: int | None = None
+    video_cache_mb: int = DEFAULT_VIDEO_CACHE_MB
     provenance: dict[str, Any] = field(default_factory=dict)  # written into every row (model, sampling)
 
 
@@ -69,6 +73,8 @@ class ShardReport:
     written: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    video_decodes: int | None = None  # files decoded, with the decoded-video cache on
+    video_cache_hits: int | None = None
 
 
 class SettingsMismatchError(ValueError):
@@ -104,7 +110,11 @@ def _error_row(record: Any, file: str, stage: str, reason: str) -> dict[str, Any
 
 
 def _answer_batch(
-    model: Any, processor: Any, items: list[tuple[Any, str]], settings: InferenceSettings
+    model: Any,
+    processor: Any,
+    items: list[tuple[Any, str]],
+    settings: InferenceSettings,
+    video_cache: DecodedVideoCache | None = None,
 ) -> tuple[list[tuple[Any, dict[str, Any]]], list[dict[str, Any]]]:
     """Run every pass over a batch of (record, video path): (record, row) pairs and error rows.
 
@@ -116,7 +126,7 @@ def _answer_batch(
             answers[name] = generate_answers(
                 model, processor, [video for _, video in items], [pass_prompt(record, name) for record, _ in items],
                 fps=settings.fps, num_frames=settings.num_frames, max_pixels=settings.max_pixels,
-                max_new_tokens=settings.max_new_tokens,
+                max_new_tokens=settings.max_new_tokens, video_cache=video_cache,
             )
     except VideoReadError as error:
         if len(items) == 1:
@@ -124,7 +134,7 @@ def _answer_batch(
             return [], [_error_row(record, video, "video", str(error))]
         done, errors = [], []
         for item in items:
-            one_done, one_errors = _answer_batch(model, processor, [item], settings)
+            one_done, one_errors = _answer_batch(model, processor, [item], settings, video_cache)
             done += one_done
             errors += one_errors
         return done, errors
@@ -201,10 +211,12 @@ def _predict(
 
     bar = tqdm(total=len(ready), desc=f"{settings.benchmark} ({'+'.join(settings.passes)})", disable=not progress)
     warned: set[str] = set()
+    # A video's frames are decoded once for all its questions and passes (while they fit the cache).
+    cache = DecodedVideoCache(settings.video_cache_mb * 2**20) if settings.video_cache_mb > 0 else None
     with RowWriter(target) as writer:
         for start in range(0, len(ready), settings.batch_size):
             batch = ready[start : start + settings.batch_size]
-            rows, errors = _answer_batch(model, processor, batch, settings)
+            rows, errors = _answer_batch(model, processor, batch, settings, cache)
             videos = {record.qid: video for record, video in batch}
             for record, row in rows:
                 video = videos[record.qid]
@@ -219,6 +231,8 @@ def _predict(
                 fail(error)
             bar.update(len(batch))
     bar.close()
+    if cache is not None:
+        report.video_decodes, report.video_cache_hits = cache.decodes, cache.hits
 
 
 @dataclass
@@ -233,6 +247,8 @@ class BenchmarkRunSettings:
     task: str = field(default="all", metadata={"choices": TASK_CHOICES, "help": "run one pass only (default: all)"})
     batch_size: int = 1
     limit: int | None = field(default=None, metadata={"help": "only the first N queries of the file"})
+    video_cache_mb: int = field(default=DEFAULT_VIDEO_CACHE_MB, metadata={
+        "help": "memory (MB) for decoded videos reused by the other questions about them (0: decode every time)"})
     progress: bool = field(default=True, metadata={"flag": "--no-progress", "help": "no progress bar"})
 
     def __post_init__(self) -> None:
@@ -244,6 +260,8 @@ class BenchmarkRunSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
+        if self.video_cache_mb < 0:
+            raise ValueError(f"--video-cache-mb must be >= 0, got {self.video_cache_mb}.")
         if self.output.suffix != ".jsonl":
             raise ValueError(f"--output must end in .jsonl, got {self.output}.")
 
@@ -349,7 +367,7 @@ def run_benchmark(
     settings = InferenceSettings(
         benchmark=data.benchmark, passes=passes, batch_size=run.batch_size, max_new_tokens=sampling.max_new_tokens,
         fps=sampling.fps, num_frames=sampling.num_frames, max_pixels=sampling.max_pixels,
-        provenance=run_provenance(model_settings.model, model, sampling),
+        video_cache_mb=run.video_cache_mb, provenance=run_provenance(model_settings.model, model, sampling),
     )
     run_settings = {
         "benchmark": data.benchmark, "passes": list(passes), **settings.provenance,

@@ -21,10 +21,15 @@ from groundvts.hub_configs.backbones import backbone_for
 from groundvts.processing.input_checks import check_positive
 from groundvts.processing.processing_groundvts_qwen3_vl import video_token_times
 from groundvts.processing.prompts import user_turn
+from groundvts.scripts.inference.video_cache import DecodedVideoCache
 
 __all__ = [
     "VideoReadError", "VideoAnswer", "SamplingSettings", "prepare_batch", "check_prompt_fits", "generate_answers",
 ]
+
+
+# Processor arguments that choose the frames (the rest, like max_pixels, shape them).
+FRAME_SAMPLING_KEYS = ("fps", "num_frames")
 
 
 class VideoReadError(ValueError):
@@ -92,9 +97,15 @@ class SamplingSettings:
 
 
 def prepare_batch(
-    model: Any, processor: Any, videos: list[str], prompts: list[str], sampling: dict[str, Any]
+    model: Any,
+    processor: Any,
+    videos: list[str],
+    prompts: list[str],
+    sampling: dict[str, Any],
+    video_cache: DecodedVideoCache | None = None,
 ) -> Any:
-    """Left-padded processor outputs for one video and prompt per row (metadata kept for the timeline)."""
+    """Left-padded processor outputs for one video and prompt per row (metadata kept for the timeline); with
+    `video_cache`, each file's sampled frames come from it (decoded on its first use)."""
     for video in videos:
         if not Path(video).is_file():
             raise FileNotFoundError(f"Video file not found: '{video}'.")
@@ -102,9 +113,16 @@ def prepare_batch(
         processor.apply_chat_template([user_turn(prompt)], add_generation_prompt=True, tokenize=False)
         for prompt in prompts
     ]
+    video_inputs: dict[str, Any] = {"videos": videos}
+    if video_cache is not None and video_cache.supports(processor):
+        frame_sampling = {key: sampling[key] for key in FRAME_SAMPLING_KEYS if key in sampling}
+        decoded = [video_cache.sampled(processor, video, frame_sampling) for video in videos]
+        # Sampled frames with their metadata are used as given: the frame arguments have done their work.
+        video_inputs = {"videos": [frames for frames, _ in decoded], "video_metadata": [meta for _, meta in decoded]}
+        sampling = {key: value for key, value in sampling.items() if key not in FRAME_SAMPLING_KEYS}
     return processor(
-        text=texts, videos=videos, padding=True, padding_side="left", return_metadata=True, return_tensors="pt",
-        **sampling,
+        text=texts, padding=True, padding_side="left", return_metadata=True, return_tensors="pt",
+        **video_inputs, **sampling,
     )
 
 
@@ -156,14 +174,16 @@ def generate_answers(
     num_frames: int | None = None,
     max_pixels: int | None = None,
     max_new_tokens: int = 64,
+    video_cache: DecodedVideoCache | None = None,
 ) -> list[VideoAnswer]:
-    """Greedy answers to `prompts[i]` about `videos[i]` (file paths), with each video's VTS selection."""
+    """Greedy answers to `prompts[i]` about `videos[i]` (file paths), with each video's VTS selection; `video_cache`
+    reuses frames decoded for earlier questions."""
     if len(videos) != len(prompts) or not videos:
         raise ValueError(f"Need one prompt per video, got {len(videos)} videos and {len(prompts)} prompts.")
     settings = SamplingSettings(fps=fps, num_frames=num_frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens)
     sampling = settings.processor_kwargs()
     try:
-        inputs = prepare_batch(model, processor, videos, prompts, sampling)
+        inputs = prepare_batch(model, processor, videos, prompts, sampling, video_cache)
     except (ValueError, OSError) as error:  # FileNotFoundError is an OSError
         raise VideoReadError(str(error)) from error
     metadata = inputs.pop("video_metadata", None)

@@ -1,0 +1,264 @@
+"""Decode only the frames a processor keeps: seek to the keyframe before each one instead of decoding the whole file.
+
+Frame `i` of a file is its i-th frame in presentation order, the numbering of `video_sampling` (frame times,
+`frames_indices`) and of a sequential decode. `StreamIndex` tells each frame's presentation timestamp (PTS) and the
+keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with it `decode_frames`
+
+- with PyAV (default): sorts the wanted frames, seeks to the keyframe at or before each one unless it is already
+  decoding that group of pictures, and decodes forward to the frame with that PTS, skipping the non-reference
+  frames it does not keep. Time and memory grow with the kept frames and the keyframe interval, not with the
+  video's length (apart from reading the packet index): only kept frames are converted to RGB, into one
+  preallocated array;
+- with torchcodec (when installed and importable; picked by `backend=None`/"auto"): its exact-seek decoder at the
+  same indices.
+
+A seek that does not land where the index says (a broken or missing index), or a stream whose packets carry no
+timestamps, falls back to decoding from the start with a warning: slower, never a wrong frame. Other backend names
+go to transformers' `load_video` (sequential).
+
+Hub-facing helper: copied next to the processors by `save_pretrained`, so it imports nothing from `groundvts`.
+"""
+
+import functools
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from transformers.utils import logging
+from transformers.video_utils import VideoMetadata, load_video
+
+
+logger = logging.get_logger(__name__)
+
+AUTO_BACKEND = "auto"
+PYAV_BACKEND = "pyav"
+TORCHCODEC_BACKEND = "torchcodec"
+
+
+@dataclass(frozen=True)
+class StreamIndex:
+    """Where the frames of a file's first video stream are, in its own time base.
+
+    `pts[i]`: presentation timestamp of frame i (increasing, one per frame); `keyframe_pts`: sorted PTS of the
+    frames a decoder can start from (the packets' keyframe flags).
+    """
+
+    pts: list[int]
+    keyframe_pts: list[int]
+
+
+class _SeekFailed(Exception):
+    """Seeking did not reach the frame the index promised; the caller decodes sequentially instead."""
+
+
+def stream_index(stamps: Sequence[int | None], keyframe_stamps: Sequence[int]) -> StreamIndex | None:
+    """The index of a stream from its packets' PTS and keyframe PTS, or None when frames cannot be found by PTS
+    (a packet without PTS, two frames with one PTS, no keyframe)."""
+    if not stamps or any(pts is None for pts in stamps) or not keyframe_stamps:
+        return None
+    ordered = sorted(stamps)
+    if any(later == earlier for earlier, later in zip(ordered, ordered[1:])):
+        return None
+    return StreamIndex(pts=ordered, keyframe_pts=sorted(keyframe_stamps))
+
+
+@functools.cache
+def torchcodec_available() -> bool:
+    """True when torchcodec imports and loads its FFmpeg libraries (a broken install counts as absent)."""
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except Exception:  # ImportError, or OSError/RuntimeError when its FFmpeg libraries do not load
+        return False
+    return True
+
+
+def resolve_backend(backend: str | None) -> str:
+    """The decoder `backend` means: None or "auto" is torchcodec when it works here, else PyAV."""
+    if backend is None or backend == AUTO_BACKEND:
+        return TORCHCODEC_BACKEND if torchcodec_available() else PYAV_BACKEND
+    return backend
+
+
+def decode_frames(
+    path: str, indices: Sequence[int], index: StreamIndex | None, backend: str | None = None
+) -> np.ndarray:
+    """RGB frames (len(indices), H, W, 3) uint8 at `indices` (repeats allowed, any order) of the video at `path`.
+
+    `index` comes from `video_sampling.read_video_info`; None (a stream without timestamps) decodes sequentially
+    with a warning. Errors name the file.
+    """
+    backend = resolve_backend(backend)
+    if not indices:
+        raise ValueError(f"No frames requested from '{path}'.")
+    if backend == TORCHCODEC_BACKEND:
+        return _decode_torchcodec(path, indices)
+    if backend != PYAV_BACKEND:
+        return _decode_with_transformers(path, indices, backend)
+    try:
+        import av
+    except ImportError as err:
+        raise ImportError(f"Decoding video file '{path}' needs PyAV: `pip install av`.") from err
+    out = _FrameSlots(path, indices)
+    try:
+        if index is None:
+            logger.warning(
+                f"Video file '{path}' has no usable presentation timestamps, so its frames cannot be found by"
+                " seeking; decoding it from the start (slow for long videos). Remux it (e.g. `ffmpeg -i IN -c copy"
+                " OUT.mp4`) to restore them."
+            )
+            _decode_sequential(path, out)
+        else:
+            try:
+                _decode_by_seeking(path, out, index)
+            except _SeekFailed as reason:
+                logger.warning(
+                    f"Seeking in video file '{path}' failed ({reason}); its index may be broken. Decoding it from"
+                    " the start instead (slow for long videos; remux the file to repair the index)."
+                )
+                out.clear()
+                _decode_sequential(path, out)
+    except av.FFmpegError as err:
+        raise ValueError(f"Could not decode video file '{path}' (corrupt or truncated?): {err}") from err
+    return out.frames()
+
+
+class _FrameSlots:
+    """The output array, filled frame by frame: memory is the kept frames, never the decoded ones."""
+
+    def __init__(self, path: str, indices: Sequence[int]):
+        self.path = path
+        self.indices = [int(i) for i in indices]
+        self.wanted = sorted(set(self.indices))
+        self.slots: dict[int, list[int]] = {}
+        for slot, frame_index in enumerate(self.indices):
+            self.slots.setdefault(frame_index, []).append(slot)
+        self.array: np.ndarray | None = None
+        self.filled: set[int] = set()
+
+    def put(self, frame_index: int, frame: Any) -> None:
+        rgb = frame.to_ndarray(format="rgb24")
+        if self.array is None:
+            self.array = np.empty((len(self.indices), *rgb.shape), dtype=rgb.dtype)
+        elif rgb.shape != self.array.shape[1:]:
+            raise ValueError(
+                f"Video file '{self.path}' changes size mid-stream (frame {frame_index} is {rgb.shape[:2]}, earlier"
+                f" frames {self.array.shape[1:3]}); re-encode it at one size."
+            )
+        self.array[self.slots[frame_index]] = rgb
+        self.filled.add(frame_index)
+
+    def clear(self) -> None:
+        self.filled.clear()
+
+    def frames(self) -> np.ndarray:
+        missing = [i for i in self.wanted if i not in self.filled]
+        if missing or self.array is None:
+            raise ValueError(
+                f"Decoded only {len(self.filled)} of the {len(self.wanted)} frames expected from '{self.path}' (first"
+                f" missing: frame {missing[0] if missing else self.wanted[0]}); the file may be truncated."
+            )
+        return self.array
+
+
+def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
+    """Fill `out` by seeking to the keyframe before each wanted frame (unless already decoding its group of
+    pictures) and decoding forward to the frame with its PTS."""
+    import av
+
+    if out.wanted[-1] >= len(index.pts):
+        raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of the index")
+    wanted_pts = {index.pts[i] for i in out.wanted}
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        frames: Iterator[Any] | None = None
+        last_pts = None  # PTS of the last decoded frame
+        for frame_index in out.wanted:
+            target = index.pts[frame_index]
+            at = bisect_right(index.keyframe_pts, target) - 1
+            if at < 0:
+                raise _SeekFailed(f"no keyframe before frame {frame_index}")
+            keyframe = index.keyframe_pts[at]
+            # Decoding on is cheaper than seeking while no keyframe lies between the last frame and the target.
+            landing = None
+            if frames is None or last_pts is None or keyframe > last_pts:
+                try:
+                    container.seek(keyframe, stream=stream, backward=True, any_frame=False)
+                except av.FFmpegError as err:
+                    raise _SeekFailed(f"seeking to PTS {keyframe}: {err}") from err
+                frames, landing = _frames_for(container, stream, wanted_pts), keyframe
+            for frame in frames:
+                pts = frame.pts
+                if pts is None:
+                    raise _SeekFailed("a decoded frame has no timestamp")
+                if landing is not None and pts >= landing:
+                    # The first frame at or after the keyframe must be that keyframe, decodable on its own.
+                    if pts != landing or not frame.key_frame:
+                        raise _SeekFailed(f"the seek to PTS {landing} reached PTS {pts}")
+                    landing = None
+                last_pts = pts
+                if pts == target:
+                    out.put(frame_index, frame)
+                    break
+                if pts > target:
+                    raise _SeekFailed(f"frame {frame_index} (PTS {target}) was never decoded")
+            else:
+                raise _SeekFailed(f"the stream ended before frame {frame_index}")
+
+
+def _frames_for(container: Any, stream: Any, wanted_pts: set[int]) -> Iterator[Any]:
+    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (most
+    B-frames) are skipped unless wanted: no other frame depends on them, so this halves the decoding between a
+    keyframe and a kept frame without changing a pixel."""
+    codec = stream.codec_context
+    for packet in container.demux(stream):
+        codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
+        yield from codec.decode(packet)
+
+
+def _decode_sequential(path: str, out: _FrameSlots) -> None:
+    """Fill `out` decoding from the start: frame i is the i-th decoded frame (the reference numbering)."""
+    import av
+
+    wanted, last = set(out.wanted), out.wanted[-1]
+    with av.open(path) as container:
+        for frame_index, frame in enumerate(container.decode(video=0)):
+            if frame_index in wanted:
+                out.put(frame_index, frame)
+            if frame_index >= last:
+                break
+
+
+def _decode_torchcodec(path: str, indices: Sequence[int]) -> np.ndarray:
+    from torchcodec.decoders import VideoDecoder
+
+    unique = sorted(set(int(i) for i in indices))
+    try:
+        decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+        batch = decoder.get_frames_at(indices=unique).data.numpy()
+    except Exception as err:  # torchcodec raises RuntimeError/ValueError/IndexError for unreadable files
+        raise ValueError(f"Could not decode video file '{path}' with torchcodec: {err}") from err
+    position = {frame_index: k for k, frame_index in enumerate(unique)}
+    return batch[[position[int(i)] for i in indices]]
+
+
+def _decode_with_transformers(path: str, indices: Sequence[int], backend: str) -> np.ndarray:
+    """Decoders other than PyAV and torchcodec, through transformers' `load_video`."""
+    unique = sorted(set(int(i) for i in indices))
+
+    def keep_unique(metadata: VideoMetadata, **kwargs: Any) -> np.ndarray:
+        return np.asarray(unique, dtype=int)
+
+    try:
+        frames, _ = load_video(path, backend=backend, sample_indices_fn=keep_unique)
+    except ImportError:
+        raise
+    except Exception as err:  # decoders raise many types; all mean "this file cannot be decoded"
+        raise ValueError(f"Could not decode video file '{path}' with backend {backend!r}: {err}") from err
+    if len(frames) < len(unique):
+        raise ValueError(
+            f"Decoded only {len(frames)} of the {len(unique)} frames expected from '{path}'; the file may be truncated."
+        )
+    position = {frame_index: k for k, frame_index in enumerate(unique)}
+    return np.asarray(frames)[[position[int(i)] for i in indices]]

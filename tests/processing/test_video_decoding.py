@@ -1,0 +1,198 @@
+"""Decoding by seeking gives the frames of a sequential decode (same indices, same pixels), keeps memory to the
+kept frames, and falls back to sequential decoding, with a warning, when the index cannot be trusted."""
+
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from timing_videos import vfr_frame_times
+from transformers.video_utils import load_video
+
+from groundvts.processing import video_decoding
+from groundvts.processing.tiny import frame_gray_value, write_gop_video
+from groundvts.processing.video_decoding import StreamIndex, decode_frames, resolve_backend, torchcodec_available
+from groundvts.processing.video_sampling import (
+    FrameChoice,
+    decode_video_frames,
+    prepare_videos,
+    read_video_info,
+    uniform_step_positions,
+)
+
+# name -> (frames, fps, keyframe interval, frame times or None): constant rate, odd NTSC rates, variable rate (slow
+# irregular frames, then 30 fps), and a long group of pictures (one keyframe for the whole file).
+VFR_TIMES = vfr_frame_times()
+SOURCES = {
+    "cfr_30": (90, 30.0, 30, None),
+    "ntsc_23.976": (96, 24000 / 1001, 24, None),
+    "ntsc_29.97": (90, 30000 / 1001, 30, None),
+    "vfr": (len(VFR_TIMES), 30.0, 30, VFR_TIMES),
+    "long_gop_250": (300, 30.0, 250, None),
+}
+
+
+@pytest.fixture(scope="module")
+def gop_videos(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("gop_videos")
+    return {
+        name: str(write_gop_video(folder / f"{name}.mp4", count, fps, gop=gop, frame_times=times))
+        for name, (count, fps, gop, times) in SOURCES.items()
+    }
+
+
+def sequential_reference(path: str, indices: list[int]) -> np.ndarray:
+    """The old path: transformers' PyAV reader decodes every frame up to the last kept one."""
+    unique = sorted(set(indices))
+    frames, _ = load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kw: np.asarray(unique))
+    position = {index: k for k, index in enumerate(unique)}
+    return np.asarray(frames)[[position[i] for i in indices]]
+
+
+def no_sequential_decoding(monkeypatch):
+    def fail(path, out):
+        raise AssertionError(f"{path} was decoded sequentially")
+
+    monkeypatch.setattr(video_decoding, "_decode_sequential", fail)
+
+
+def chooser(count: int):
+    return lambda total, fps: FrameChoice(uniform_step_positions(total, count))
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_seeking_gives_the_sequential_frames(gop_videos, name, monkeypatch, caplog):
+    path = gop_videos[name]
+    total = SOURCES[name][0]
+    # Every frame once, then a sparse pick in shuffled order with repeats: frames at and around keyframes.
+    every = list(range(total))
+    sparse = [total - 1, 0, 5, 5, 31, 29, 30, total // 2, 1]
+    reference_every, reference_sparse = sequential_reference(path, every), sequential_reference(path, sparse)
+    no_sequential_decoding(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        assert np.array_equal(decode_video_frames(path, every, backend="pyav"), reference_every)
+        assert np.array_equal(decode_video_frames(path, sparse, backend="pyav"), reference_sparse)
+    assert not caplog.records
+    levels = [float(frame.mean()) for frame in reference_sparse]
+    assert levels == pytest.approx([frame_gray_value(i) for i in sparse], abs=4)  # the right frames, by content
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_processor_sampling_keeps_indices_and_pixels(gop_videos, name, monkeypatch):
+    path = gop_videos[name]
+    no_sequential_decoding(monkeypatch)
+    frames, metadata = prepare_videos(path, choose_indices=chooser(16), backend="pyav")
+    indices = metadata[0].frames_indices
+    assert len(indices) == 16 and metadata[0].video_backend == "pyav"
+    assert np.array_equal(frames[0], sequential_reference(path, indices))
+    if SOURCES[name][3] is not None:  # variable rate: the frames on screen at evenly spaced times
+        times = metadata[0].timestamps
+        assert times == pytest.approx([VFR_TIMES[i] for i in indices], abs=1e-6)
+        assert len(set(indices)) == 16 and indices != [k * len(VFR_TIMES) // 16 for k in range(16)]
+
+
+def test_a_broken_index_falls_back_to_sequential_with_a_warning(gop_videos, caplog):
+    path = gop_videos["cfr_30"]
+    index = read_video_info(path).stream_index
+    indices = [3, 40, 41, 89]
+    reference = sequential_reference(path, indices)
+    # Indexes that lie: every frame a keyframe (the seek lands on the real keyframe before), and stamps that are
+    # not the file's (the decoder never shows the promised frame).
+    lying = [
+        replace(index, keyframe_pts=list(index.pts)),
+        replace(index, pts=[pts + 7 for pts in index.pts]),
+        StreamIndex(pts=index.pts[:10], keyframe_pts=index.keyframe_pts),
+    ]
+    for broken in lying:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            frames = decode_frames(path, indices, broken, "pyav")
+        assert np.array_equal(frames, reference)
+        assert any("Seeking in video file" in r.message and "cfr_30.mp4" in r.message for r in caplog.records)
+
+
+def test_a_stream_without_timestamps_says_so_and_decodes_sequentially(gop_videos, tmp_path, caplog):
+    import av
+
+    raw = tmp_path / "raw.h264"  # an elementary stream: its packets carry no timestamps
+    with av.open(gop_videos["cfr_30"]) as source, av.open(str(raw), "w", format="h264") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    with caplog.at_level(logging.WARNING):
+        frames, metadata = prepare_videos(str(raw), choose_indices=lambda total, fps: [0, 40, 89], backend="pyav")
+    assert any("raw.h264" in r.message and "no usable presentation timestamps" in r.message for r in caplog.records)
+    assert [float(f.mean()) for f in frames[0]] == pytest.approx([frame_gray_value(i) for i in (0, 40, 89)], abs=4)
+    assert np.array_equal(frames[0], sequential_reference(gop_videos["cfr_30"], [0, 40, 89]))
+
+
+def test_frames_past_the_end_name_the_file(gop_videos):
+    with pytest.raises(ValueError, match=r"cfr_30\.mp4"):
+        decode_video_frames(gop_videos["cfr_30"], [0, 500], backend="pyav")
+
+
+def test_auto_backend_is_torchcodec_only_where_it_works(gop_videos):
+    assert resolve_backend("pyav") == "pyav"
+    assert resolve_backend(None) == resolve_backend("auto") == ("torchcodec" if torchcodec_available() else "pyav")
+
+
+@pytest.mark.skipif(not torchcodec_available(), reason="torchcodec is not installed (optional)")
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_torchcodec_gives_the_same_frames(gop_videos, name):
+    path = gop_videos[name]
+    indices = [0, 7, 7, 30, SOURCES[name][0] - 1]
+    frames = decode_video_frames(path, indices, backend="torchcodec")
+    reference = sequential_reference(path, indices)
+    assert frames.shape == reference.shape
+    # Another FFmpeg build converts to RGB its own way: the same frames, within a few levels.
+    assert np.abs(frames.astype(int) - reference.astype(int)).mean() < 3
+
+
+MEMORY_CHILD = """
+import json, os, re, resource, sys
+import numpy as np
+from groundvts.processing import video_decoding
+from groundvts.processing.video_sampling import FrameChoice, prepare_videos, read_video_info, uniform_step_positions
+
+def data_bytes():
+    return int(re.search(r"VmData:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+
+os.sched_setaffinity(0, {next(iter(os.sched_getaffinity(0)))})  # one decoder thread: the cap is the frames'
+path, cap_mb, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if mode == "sequential":  # the fallback must be bounded too
+    video_decoding._decode_by_seeking = lambda *args: (_ for _ in ()).throw(video_decoding._SeekFailed("test"))
+cap = data_bytes() + cap_mb * 2**20
+resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+info = read_video_info(path)
+try:  # the cap must be too small for the whole decoded video, or the test proves nothing
+    np.ones((info.num_frames, info.height, info.width, 3), np.uint8)
+    whole_fits = True
+except MemoryError:
+    whole_fits = False
+choose = lambda total, fps: FrameChoice(uniform_step_positions(total, 16))
+frames, metadata = prepare_videos(path, choose_indices=choose, backend="pyav")
+print(json.dumps({"whole_fits": whole_fits, "shape": list(frames[0].shape), "indices": metadata[0].frames_indices}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["seek", "sequential"])
+def test_memory_is_bounded_by_the_kept_frames(tmp_path_factory, mode):
+    folder = tmp_path_factory.getbasetemp() / "long_video"
+    path = folder / "long.mp4"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        # 600 frames of 640x368: 424 MB decoded, 11 MB for the 16 kept frames; a 160 MB cap on the process's data.
+        write_gop_video(path, 600, 30.0, (640, 368), gop=250)
+    child = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, str(path), "160", mode], capture_output=True, text=True, timeout=600
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    assert result["whole_fits"] is False
+    assert result["shape"] == [16, 368, 640, 3]
+    assert result["indices"] == [k * 600 // 16 for k in range(16)]
