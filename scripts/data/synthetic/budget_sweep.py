@@ -55,7 +55,8 @@ class BudgetSweepSettings:
     )
     retrain_ratio: float | None = field(
         default=None, metadata={"help": "also re-train GroundVTS (stages 1-3 from the base, the run's settings) at "
-                                        "this rho and evaluate it there (about as long as the run's token variant)"}
+                                        "this rho and evaluate it there (about as long as the run's token "
+                                        "variant; a model already in OUT/token_rho<rho> is reused)"}
     )
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N test queries only (smoke tests)"})
 
@@ -128,7 +129,8 @@ def run_budget_sweep(
 
 
 def retrain_groundvts(run: Path, out: Path, keep_ratio: float) -> Path:
-    """The run's `token` variant trained again from its base at `keep_ratio` (same settings, data and seed)."""
+    """The run's `token` variant trained again from its base at `keep_ratio` (same settings, data and seed), into
+    OUT/token_rho<keep_ratio>; a model already there is reused (delete the folder to train again)."""
     from groundvts.scripts.data.synthetic.benchmark import (
         SyntheticSettings,
         finetune_variant,
@@ -136,6 +138,9 @@ def retrain_groundvts(run: Path, out: Path, keep_ratio: float) -> Path:
         video_qa_dataset,
     )
 
+    folder = f"token_rho{keep_ratio:g}"
+    if (out / folder / "config.json").is_file():
+        return out / folder
     report = json.loads((run / "results.json").read_text())
     settings = SyntheticSettings(**report["settings"])
     data_dir = run / "data"
@@ -144,7 +149,7 @@ def retrain_groundvts(run: Path, out: Path, keep_ratio: float) -> Path:
         refreshed_copy(run / "base", base)
     return finetune_variant(
         "token", base, out, settings, training_dataset(data_dir, settings.seed), {},
-        video_qa_dataset(data_dir, settings.seed), keep_ratio=keep_ratio, folder=f"token_rho{keep_ratio:g}",
+        video_qa_dataset(data_dir, settings.seed), keep_ratio=keep_ratio, folder=folder,
     )
 
 

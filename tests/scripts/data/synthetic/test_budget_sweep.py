@@ -92,3 +92,25 @@ def test_a_missing_run_folder_names_what_is_missing(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(FileNotFoundError, match="lacks base, token"):
         run_budget_sweep(BudgetSweepSettings(run=tmp_path), tmp_path / "out")
+
+
+def test_retraining_at_a_ratio_trains_once_and_is_evaluated_there(micro_run, tmp_path):
+    from dataclasses import asdict
+
+    settings = SyntheticSettings(hidden=64, layers=1, num_train=2, num_test=3, batch_size=2, selection_steps=1,
+                                 joint_steps=1, finetune_steps=1, variants=("token",))
+    (micro_run / "results.json").write_text(json.dumps({"settings": asdict(settings)}))
+    try:
+        sweep = BudgetSweepSettings(run=micro_run, methods=("groundvts",), ratios=(0.5,), retrain_ratio=0.25, limit=1)
+        report = run_budget_sweep(sweep, tmp_path)
+        model = tmp_path / "token_rho0.25"
+        assert json.loads((model / "config.json").read_text())["vts_keep_ratio"] == 0.25
+        assert (tmp_path / "token_rho0.25_stage1").is_dir()  # the selection was trained at that ratio
+        rows = [json.loads(line) for line in (tmp_path / "groundvts_retrained_rho0.25.test.jsonl").read_text().splitlines()]
+        assert [(r["strategy"], r["keep_ratio"]) for r in rows] == [("token", 0.25)]
+        assert list(report["results"]["groundvts_retrained"]) == ["0.25"]
+        trained = (model / "model.safetensors").stat().st_mtime_ns
+        run_budget_sweep(sweep, tmp_path)  # a second run reuses the re-trained model
+        assert (model / "model.safetensors").stat().st_mtime_ns == trained
+    finally:
+        (micro_run / "results.json").unlink()
