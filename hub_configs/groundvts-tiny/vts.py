@@ -30,8 +30,6 @@ VTS_QUERY_POOLINGS = ("query_mask", "prompt")
 
 # Strategies that only choose tokens: kept tokens reach the LLM unchanged and no VTS weight is used.
 FIXED_RULE_STRATEGIES = ("uniform", "random", "parameter_free", "temporal_redundancy", "centre_distance", "dense")
-# Fixed-rule strategies that ignore the question (what serving engines ship): the baselines GroundVTS is compared to.
-QUERY_AGNOSTIC_STRATEGIES = ("uniform", "random", "temporal_redundancy", "centre_distance")
 
 # VidCom²-style frame budgets: temperature of the softmax over frame uniqueness (a cosine distance, in [0, 2]).
 CENTRE_DISTANCE_TEMPERATURE = 0.01
