@@ -2,6 +2,8 @@
 
     python -m groundvts.scripts.cli.budget_sweep RUN --out OUT          # RUN: a finished synthetic-benchmark folder
     python -m groundvts.scripts.cli.budget_sweep RUN --out OUT --retrain-ratio 0.25   # + GroundVTS re-trained there
+    python -m groundvts.scripts.cli.budget_sweep RUN --out OUT --methods random --ratios 0.25   # one cell; runs into
+    python -m groundvts.scripts.cli.budget_sweep RUN --out OUT --saved-only   # the same OUT share saved evaluations
 
 For rho in 1, 1/2, 1/4, 1/8 it evaluates, on RUN's test split and with the synthetic benchmark's evaluator
 (`groundvts infer` + Charades-STA metrics + the share of the target's tokens that reach the LLM):
@@ -45,6 +47,8 @@ def build_parser() -> CommandParser:
 def _run(settings: BudgetSweepSettings, out: Path) -> None:
     report = run_budget_sweep(settings, out, log=print)
     print(sweep_table(report))
+    if report["missing"]:
+        print(f"not evaluated yet (--saved-only): {', '.join(report['missing'])}")
     print(f"wrote {out / 'results.json'}, {out / 'budget_sweep.md'} and {out / 'budget_sweep.png'}")
 
 

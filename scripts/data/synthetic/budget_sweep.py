@@ -59,6 +59,9 @@ class BudgetSweepSettings:
                                         "variant; a model already in OUT/token_rho<rho> is reused)"}
     )
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N test queries only (smoke tests)"})
+    saved_only: bool = field(default=False, metadata={
+        "help": "evaluate nothing: build the report from the evaluations already saved in OUT (e.g. by runs of other "
+                "methods in parallel); missing ones are listed under `missing`"})
 
     def __post_init__(self) -> None:
         self.run, self.ratios, self.methods = Path(self.run), tuple(self.ratios), tuple(self.methods)
@@ -99,29 +102,41 @@ def run_budget_sweep(
     data_dir = settings.run / "data"
     models = {name: refreshed_copy(settings.run / name, out / "models" / name)
               for name in sorted({SWEEP_METHODS[m][0] for m in settings.methods})}
+
+    missing: list[str] = []
+
+    def evaluated(model_dir: Path, name: str, **overrides: Any) -> dict[str, Any] | None:
+        # One evaluation's metrics are kept in OUT/<name>.metrics.json: a re-run (or a run of other methods into the
+        # same OUT, e.g. in parallel) only evaluates what is missing.
+        saved = out / f"{name}.metrics.json"
+        if saved.is_file() and (cached := json.loads(saved.read_text()))["limit"] == settings.limit:
+            return cached["metrics"]
+        if settings.saved_only:
+            missing.append(name)
+            return None
+        metrics = evaluate_model(model_dir, data_dir, out, log, name=name, limit=settings.limit, **overrides)
+        saved.write_text(json.dumps({"limit": settings.limit, "metrics": metrics}, indent=2))
+        return metrics
+
     results: dict[str, dict[str, Any]] = {}
-    dense: dict[str, Any] | None = None
     for method in settings.methods:
         folder, strategy = SWEEP_METHODS[method]
         results[method] = {}
         for rho in settings.ratios:
             if method in TRAINING_FREE and rho == 1.0:
-                if dense is None:
-                    dense = evaluate_model(models["base"], data_dir, out, log, name="dense_2fps", strategy="dense",
-                                           keep_ratio=1.0, limit=settings.limit)
-                results[method][str(rho)] = dense
+                results[method][str(rho)] = evaluated(models["base"], "dense_2fps", strategy="dense", keep_ratio=1.0)
                 continue
             overrides = ({"fps": BASE_FPS * rho, "strategy": "dense", "keep_ratio": 1.0} if strategy is None
                          else {"strategy": strategy, "keep_ratio": rho})
-            results[method][str(rho)] = evaluate_model(
-                models[folder], data_dir, out, log, name=f"{method}_rho{rho:g}", limit=settings.limit, **overrides
-            )
+            results[method][str(rho)] = evaluated(models[folder], f"{method}_rho{rho:g}", **overrides)
     if settings.retrain_ratio is not None:
-        retrained = retrain_groundvts(settings.run, out, settings.retrain_ratio)
-        results["groundvts_retrained"] = {str(settings.retrain_ratio): evaluate_model(
-            retrained, data_dir, out, log, name=f"groundvts_retrained_rho{settings.retrain_ratio:g}",
-            limit=settings.limit)}
-    report = {"settings": {**asdict(settings), "run": str(settings.run)}, "results": results}
+        name = f"groundvts_retrained_rho{settings.retrain_ratio:g}"
+        retrained = out / f"token_rho{settings.retrain_ratio:g}"
+        if not settings.saved_only:
+            retrained = retrain_groundvts(settings.run, out, settings.retrain_ratio)
+        results["groundvts_retrained"] = {str(settings.retrain_ratio): evaluated(retrained, name)}
+    results = {method: {rho: m for rho, m in rows.items() if m is not None} for method, rows in results.items()}
+    report = {"settings": {**asdict(settings), "run": str(settings.run)}, "results": results, "missing": missing}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     (out / "budget_sweep.md").write_text(sweep_table(report) + "\n")
     plot_sweep(report, out / "budget_sweep.png")
@@ -190,7 +205,8 @@ def plot_sweep(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for method, rows in report["results"].items():
         points = sorted((m["kept_tokens_per_video"], m["mIoU"]) for m in rows.values())
-        ax.plot(*zip(*points), marker="o", label=method)
+        if points:
+            ax.plot(*zip(*points), marker="o", label=method)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("video tokens reaching the LLM per video (mean)")
     ax.set_ylabel("mIoU (synthetic test split)")

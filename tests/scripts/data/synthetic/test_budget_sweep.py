@@ -114,3 +114,17 @@ def test_retraining_at_a_ratio_trains_once_and_is_evaluated_there(micro_run, tmp
         assert (model / "model.safetensors").stat().st_mtime_ns == trained
     finally:
         (micro_run / "results.json").unlink()
+
+
+def test_a_rerun_reuses_every_saved_evaluation(micro_run, sweep):
+    out, report = sweep
+    predictions = out / "centre_distance_rho0.5.test.jsonl"
+    before = predictions.stat().st_mtime_ns
+    again = run_budget_sweep(BudgetSweepSettings(run=micro_run, ratios=(1.0, 0.5, 0.25)), out)
+    assert again["results"] == report["results"] and predictions.stat().st_mtime_ns == before
+    assert json.loads((out / "centre_distance_rho0.5.metrics.json").read_text())["metrics"] == report["results"][
+        "centre_distance"]["0.5"]
+    # --saved-only builds the report from what is saved and lists the rest.
+    saved = run_budget_sweep(BudgetSweepSettings(run=micro_run, ratios=(0.5, 0.125), saved_only=True), out)
+    assert saved["results"]["random"] == {"0.5": report["results"]["random"]["0.5"]}
+    assert "random_rho0.125" in saved["missing"] and not (out / "random_rho0.125.test.jsonl").exists()
