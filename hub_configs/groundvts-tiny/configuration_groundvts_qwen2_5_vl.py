@@ -16,7 +16,23 @@ class GroundVTSQwen2_5_VLConfig(Qwen2_5_VLConfig):
         code uses one temperature for tau and tau'.
     vts_strategy (`str`, defaults to "token"): "token" (VTS), "frame" (whole frames by mean relevance),
         "uniform" (evenly spaced frames), "random" (random tokens), "parameter_free" (cosine relevance,
-        no weights) or "dense" (no sampling). All sampling strategies keep the same budget rho.
+        no weights), "temporal_redundancy", "centre_distance" or "dense" (no sampling). All sampling strategies
+        keep the same budget rho (K = ceil(rho * N) per video); kept tokens keep their dense positions.
+        Training-free, query-agnostic baselines (what serving engines ship; the kept tokens reach the LLM unchanged,
+        no VTS weight is used):
+        - "temporal_redundancy" (Efficient Video Sampling, EVS, as vLLM applies it to the projected video tokens;
+          Bagrov et al., "Efficient Video Sampling: Pruning Temporally Redundant Tokens for Faster VLM Inference",
+          arXiv 2510.14624, which measures the change on pixels): each token scores
+          1 - cos(v[t, i], v[t-1, i]), its dissimilarity to the same spatial patch of the previous frame
+          (temporal step); the first frame scores +inf; one global top-K per video (ties: earlier token first), so
+          the first frame is kept whole whenever K covers it.
+        - "centre_distance" (VidCom²; Liu et al., "Video Compression Commander: Plug-and-Play Inference
+          Acceleration for Video Large Language Models", EMNLP 2025, arXiv 2505.14454): frame t's uniqueness u_t is
+          the mean cosine distance of its tokens to the video-level mean feature; frame t's share of the budget is
+          1 + softmax(u / 0.01)_t - 1/F; every frame keeps one token and the rest of K is apportioned by share
+          (largest remainders, capped at the frame size), so exactly K tokens per video and at least one per frame
+          (when K < F, one token in each of the K most unique frames). In each frame the kept tokens are those with
+          the largest (1 - cos(v, video mean)) + (1 - cos(v, frame mean)).
     vts_train_selection (`str`, defaults to "gumbel"): "gumbel" (the paper's straight-through
         estimator) or "topk" (the official code's deterministic top-K, gradients only through ŵ).
     vts_keep_positions (`bool`, defaults to True): kept tokens keep their dense-sampling M-RoPE positions;

@@ -22,12 +22,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
-VTS_STRATEGIES = ("token", "frame", "uniform", "random", "parameter_free", "dense")
+VTS_STRATEGIES = (
+    "token", "frame", "uniform", "random", "parameter_free", "temporal_redundancy", "centre_distance", "dense"
+)
 VTS_TRAIN_SELECTIONS = ("gumbel", "topk")
 VTS_QUERY_POOLINGS = ("query_mask", "prompt")
 
 # Strategies that only choose tokens: kept tokens reach the LLM unchanged and no VTS weight is used.
-FIXED_RULE_STRATEGIES = ("uniform", "random", "parameter_free", "dense")
+FIXED_RULE_STRATEGIES = ("uniform", "random", "parameter_free", "temporal_redundancy", "centre_distance", "dense")
+
+# VidCom²-style frame budgets: temperature of the softmax over frame uniqueness (a cosine distance, in [0, 2]).
+CENTRE_DISTANCE_TEMPERATURE = 0.01
 
 
 # Every config field VTS reads; the sampler re-validates them whenever one changes (they may be set at run time).
@@ -97,7 +102,8 @@ class VideoTokenSelection:
     """What VTS did to one video: `keep[i]` says whether token i reaches the LLM."""
 
     keep: torch.Tensor  # (N,) bool
-    scores: torch.Tensor | None  # (N,) relevance (w for learned strategies, cosine for parameter_free)
+    # (N,) relevance to the query (w for learned strategies, cosine for parameter_free); None for query-agnostic ones
+    scores: torch.Tensor | None
     embeds: torch.Tensor  # (K, D) what the LLM receives for the kept tokens, in original order
 
 
@@ -154,6 +160,10 @@ class VisualTokenSampler(nn.Module):
                 scores = F.cosine_similarity(video.float(), query.float()[None], dim=-1)
                 keep = budget_mask(scores, num_kept(video.shape[0], rho), frame_size, floor)
                 selections.append(self._fixed(video, keep, scores))
+            elif strategy == "temporal_redundancy":
+                selections.append(self._fixed(video, temporal_redundancy_keep(video, frame_size, rho), None))
+            elif strategy == "centre_distance":
+                selections.append(self._fixed(video, centre_distance_keep(video, frame_size, rho), None))
             else:
                 selections.append(self._learned(video, query, frame_size, rho, strategy, generator, floor))
         return selections
@@ -240,6 +250,66 @@ def _random_tokens(
     keep = torch.zeros(num_tokens, dtype=torch.bool)
     keep[torch.randperm(num_tokens, generator=generator)[: num_kept(num_tokens, rho)]] = True
     return keep
+
+
+def _frames(video: torch.Tensor, frame_size: int) -> torch.Tensor:
+    """(N, D) temporal-major tokens -> (F, frame_size, D) in float32."""
+    if frame_size < 1 or video.shape[0] % frame_size:
+        raise ValueError(f"A video of {video.shape[0]} tokens does not split into frames of {frame_size} tokens.")
+    return video.float().view(-1, frame_size, video.shape[-1])
+
+
+def _stable_topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-k with ties broken toward the earlier token, so the selection is deterministic."""
+    keep = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
+    keep[torch.sort(scores, descending=True, stable=True).indices[:k]] = True
+    return keep
+
+
+def temporal_redundancy_keep(video: torch.Tensor, frame_size: int, rho: float) -> torch.Tensor:
+    """EVS-style keep mask: one global top-K of each token's dissimilarity 1 - cos(v[t, i], v[t-1, i]) to the same
+    spatial patch of the previous frame; the first frame scores +inf, so it is kept whole whenever K covers it."""
+    frames = _frames(video, frame_size)
+    dissimilarity = torch.full(frames.shape[:2], float("inf"), device=frames.device)
+    dissimilarity[1:] = 1 - F.cosine_similarity(frames[1:], frames[:-1], dim=-1)
+    return _stable_topk_mask(dissimilarity.flatten(), num_kept(video.shape[0], rho))
+
+
+def centre_distance_keep(video: torch.Tensor, frame_size: int, rho: float) -> torch.Tensor:
+    """VidCom²-style keep mask: per-frame budgets from a softmax over frame uniqueness, then in each frame the tokens
+    farthest from the video-level and the frame-level mean feature; exactly K per video, >= 1 per frame if K >= F."""
+    frames = _frames(video, frame_size)
+    frame_means = frames.mean(1)
+    from_video = 1 - F.cosine_similarity(frames, frame_means.mean(0), dim=-1)  # (F, M)
+    from_frame = 1 - F.cosine_similarity(frames, frame_means[:, None], dim=-1)
+    budgets = _frame_budgets(from_video.mean(1), num_kept(video.shape[0], rho), frame_size)
+    order = torch.sort(from_video + from_frame, dim=1, descending=True, stable=True).indices
+    ranks_kept = torch.arange(frame_size, device=frames.device)[None] < budgets.to(frames.device)[:, None]
+    return torch.zeros_like(ranks_kept).scatter(1, order, ranks_kept).flatten()
+
+
+def _frame_budgets(uniqueness: torch.Tensor, k: int, frame_size: int) -> torch.Tensor:
+    """Tokens kept per frame, summing to k. VidCom²: frame t keeps rho * (1 + softmax(u / T)_t - 1/F) of its tokens,
+    i.e. k is shared in proportion to 1 + softmax(u / T)_t - 1/F; here rounded to integers in [1, frame_size]."""
+    num_frames = uniqueness.shape[0]
+    shares = 1 + torch.softmax(uniqueness.double().cpu() / CENTRE_DISTANCE_TEMPERATURE, 0) - 1 / num_frames
+    if k < num_frames:  # fewer tokens than frames: one token in each of the k most unique frames
+        return _stable_topk_mask(shares, k).long()
+    return _apportion(k * shares / shares.sum(), k, 1, frame_size)
+
+
+def _apportion(ideal: torch.Tensor, total: int, low: int, high: int) -> torch.Tensor:
+    """Integers in [low, high] summing to `total` (feasible: low * n <= total <= high * n), close to `ideal`:
+    rounded down and clamped, then one more to the frames furthest below their ideal (or one fewer to those
+    furthest above it) until the sum is right; ties go to the earlier frame."""
+    counts = ideal.floor().long().clamp(low, high)
+    while (missing := total - int(counts.sum())) != 0:
+        step = 1 if missing > 0 else -1
+        room = counts < high if step > 0 else counts > low
+        gap = torch.where(room, (ideal - counts) * step, -math.inf)
+        chosen = torch.sort(gap, descending=True, stable=True).indices[: min(abs(missing), int(room.sum()))]
+        counts[chosen] += step
+    return counts
 
 
 def _gumbel_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

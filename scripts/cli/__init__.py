@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 TOOLS: dict[str, str] = {
     "benchmark_prefill": "prefill speed and memory: dense vs VTS vs the official mask-only path",
     "benchmark_train_step": "one training step: dense vs VTS",
+    "budget_sweep": "synthetic benchmark at rho 1 to 1/8: GroundVTS vs query-agnostic pruning and fewer frames",
     "bundle_tiny_model": "rebuild the embedded GroundVTS-tiny from a synthetic-benchmark run",
     "push_metric_space": "publish a metric as an evaluate Space on the Hub",
 }

@@ -1,7 +1,8 @@
 """The one harness of the speed benchmarks (`perf.prefill`, `perf.train_step`): settings, one process per variant,
 the report.
 
-A benchmark is a module with `VARIANTS` (name -> setting), `run_variant(name, preset, repeats, dtype, device,
+A benchmark is a module with `VARIANTS` (name -> setting; optionally `VARIANT_SETS`, named subsets that
+`--variants` picks, "default" first), `run_variant(name, preset, repeats, dtype, device,
 backbone) -> dict`, `summarize(results, settings) -> (table lines, report)`, and `DEFAULT_REPEATS` / `DEFAULT_OUT`
 (its command's defaults).
 
@@ -53,6 +54,10 @@ class PerfSettings:
     device: str = field(default="cpu", metadata={"choices": PERF_DEVICES})
     dtype: str = field(default="float32", metadata={"choices": PERF_DTYPES})
     out: Path = Path("benchmark.json")
+    variants: str = field(default="default", metadata={
+        "help": "which variants: 'default', or for the prefill benchmark 'budget' (dense and every vts_strategy at "
+                "rho 0.5, 0.25 and 0.125)",
+    })
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -102,7 +107,7 @@ def run_in_children(benchmark: ModuleType, settings: PerfSettings) -> dict[str, 
     """variant -> result, each variant of `benchmark` run in its own process; VariantFailedError when one fails."""
     child_settings = json.dumps(asdict(settings), default=str)
     results = {}
-    for name in benchmark.VARIANTS:
+    for name in variant_names(benchmark, settings.variants):
         child = [sys.executable, "-m", CHILD_MODULE, benchmark.__name__, name, child_settings]
         proc = subprocess.run(child, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -110,6 +115,14 @@ def run_in_children(benchmark: ModuleType, settings: PerfSettings) -> dict[str, 
             raise VariantFailedError(f"variant {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     return results
+
+
+def variant_names(benchmark: ModuleType, variant_set: str) -> tuple[str, ...]:
+    """The variants of `benchmark` in the named set (`VARIANT_SETS`; a benchmark without it has only "default")."""
+    sets = getattr(benchmark, "VARIANT_SETS", {"default": tuple(benchmark.VARIANTS)})
+    if variant_set not in sets:
+        raise ValueError(f"--variants must be one of {sorted(sets)} for this benchmark, got {variant_set!r}.")
+    return tuple(sets[variant_set])
 
 
 def write_report(report: dict[str, Any], path: Path) -> Path:

@@ -62,7 +62,24 @@ QWEN_TAG = BACKBONES["groundvts_qwen2_5_vl"].tag
 QWEN3_TAG = BACKBONES["groundvts_qwen3_vl"].tag
 INTERNVL_TAG = BACKBONES["groundvts_internvl"].tag
 BACKBONE_PRESETS = {QWEN_TAG: PRESETS, QWEN3_TAG: QWEN3_PRESETS, INTERNVL_TAG: INTERNVL_PRESETS}
-VARIANTS = {"dense": None, "vts_0.5": 0.5, "vts_0.25": 0.25, "mask_only_0.5": 0.5}
+# name -> (vts_strategy, rho or None for dense, mask-only). `vts_<rho>` is GroundVTS (the token strategy).
+VARIANTS: dict[str, tuple[str, float | None, bool]] = {
+    "dense": ("dense", None, False),
+    "vts_0.5": ("token", 0.5, False),
+    "vts_0.25": ("token", 0.25, False),
+    "mask_only_0.5": ("token", 0.5, True),
+}
+BUDGET_RATIOS = (0.5, 0.25, 0.125)
+BUDGET_STRATEGIES = ("token", "uniform", "random", "temporal_redundancy", "centre_distance", "parameter_free")
+# `--variants budget`: dense and every strategy at every ratio (`<strategy>_<rho>`), for the accuracy-at-a-budget table.
+VARIANTS.update({
+    ("vts" if strategy == "token" else strategy) + f"_{rho:g}": (strategy, rho, False)
+    for strategy in BUDGET_STRATEGIES for rho in BUDGET_RATIOS
+})
+VARIANT_SETS = {
+    "default": ("dense", "vts_0.5", "vts_0.25", "mask_only_0.5"),
+    "budget": ("dense", *(name for name, (_, rho, mask) in VARIANTS.items() if rho is not None and not mask)),
+}
 DEFAULT_REPEATS = 5
 DEFAULT_OUT = Path("benchmark_prefill.json")
 
@@ -265,12 +282,12 @@ def run_variant(
         torch.cuda.reset_peak_memory_stats()
     cuda_before = torch.cuda.memory_allocated() if device == "cuda" else 0
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rho = VARIANTS[name]
-    model.config.vts_strategy = "dense" if name == "dense" else "token"
+    strategy, rho, mask_only = VARIANTS[name]
+    model.config.vts_strategy = strategy
     if rho is not None:
         model.config.vts_keep_ratio = rho
-    forward = model.forward
-    if name.startswith("mask_only"):
+    forward = model.forward  # the GroundVTS forward: the strategy's selection is inside the timed prefill
+    if mask_only:
         inputs, forward = _mask_only_inputs(backbone, model, inputs)
 
     def prefill():
@@ -304,7 +321,9 @@ def run_variant(
         "llm_tokens": out.past_key_values.get_seq_length(),
         "prefill_s_median": statistics.median(times),
         "prefill_s_all": times,
-        "vts_module_s_median": statistics.median(vts_times) if rho is not None and not name.startswith("mask") else 0.0,
+        "strategy": strategy,
+        "keep_ratio": rho,
+        "vts_module_s_median": statistics.median(vts_times) if rho is not None and not mask_only else 0.0,
         "peak_memory_bytes": peak,
         "peak_memory_kind": "CUDA peak allocated above the weights" if device == "cuda" else "CPU max RSS growth above the weights",
     }
@@ -320,19 +339,22 @@ def summarize(results: dict[str, dict[str, Any]], settings: PerfSettings) -> tup
     lines = [
         f"backbone={settings.backbone} preset={settings.preset} device={settings.device} dtype={settings.dtype} "
         f"video_tokens={n_video} repeats={settings.repeats}",
-        f"{'variant':<15}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}"
-        f"{'peak MB':>10}",
+        f"{'variant':<26}{'LLM tokens':>11}{'prefill s':>11}{'time ratio':>11}{'FLOPs ratio':>12}{'VTS % dense':>12}"
+        f"{'peak MB':>10}{'mem ratio':>10}",
     ]
     for name, r in results.items():
-        rho = VARIANTS[name]
-        kept = n_video if rho is None or name.startswith("mask") else math.ceil(rho * n_video)
+        _, rho, mask_only = VARIANTS[name]
+        # The LLM tokens the variant kept (whole frames for `uniform`), so the FLOPs ratio is the variant's own.
+        kept = n_video if rho is None or mask_only else r["llm_tokens"] - text
         r["time_ratio_vs_dense"] = r["prefill_s_median"] / dense["prefill_s_median"]
         r["analytic_flops_ratio"] = flops(text + kept) / flops(text + n_video)
         r["vts_module_pct_of_dense_prefill"] = 100 * r["vts_module_s_median"] / dense["prefill_s_median"]
+        r["memory_ratio_vs_dense"] = r["peak_memory_bytes"] / dense["peak_memory_bytes"] if dense["peak_memory_bytes"] else None
+        memory_ratio = "-" if r["memory_ratio_vs_dense"] is None else f"{r['memory_ratio_vs_dense']:.3f}"
         lines.append(
-            f"{name:<15}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
+            f"{name:<26}{r['llm_tokens']:>11}{r['prefill_s_median']:>11.3f}{r['time_ratio_vs_dense']:>11.3f}"
             f"{r['analytic_flops_ratio']:>12.3f}{r['vts_module_pct_of_dense_prefill']:>12.2f}"
-            f"{r['peak_memory_bytes'] / 2**20:>10.1f}"
+            f"{r['peak_memory_bytes'] / 2**20:>10.1f}{memory_ratio:>10}"
         )
     report = {"backbone": settings.backbone, "preset": settings.preset, "config": preset, "device": settings.device,
               "dtype": settings.dtype, "video_tokens": n_video, "repeats": settings.repeats, "results": results}

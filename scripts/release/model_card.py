@@ -26,7 +26,8 @@ CITATION = """@article{fan2026groundvts,
 VTS_FIELDS = (
     ("vts_keep_ratio", "ρ: each video keeps ⌈ρ·N⌉ of its N visual tokens"),
     ("vts_reduction_dim", "D_r: width of the scoring projections Wv, Wq"),
-    ("vts_strategy", "token (VTS), frame, uniform, random, parameter_free or dense (no sampling)"),
+    ("vts_strategy", "token (VTS), frame, uniform, random, parameter_free, temporal_redundancy (EVS-style), "
+                     "centre_distance (VidCom²-style) or dense (no sampling)"),
     ("vts_temperature", "τ of the relevance softmax"),
     ("vts_weight_temperature", "τ′ of the re-weighting of kept tokens"),
     ("vts_gumbel_temperature", "τ_g of the training-time Gumbel-softmax"),

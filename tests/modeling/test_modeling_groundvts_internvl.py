@@ -288,7 +288,10 @@ def test_query_mask_selects_the_question(model):
         assert not torch.allclose(scores_of(model, batch)[0], expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("strategy", ["token", "frame", "uniform", "random", "parameter_free", "dense"])
+@pytest.mark.parametrize(
+    "strategy",
+    ["token", "frame", "uniform", "random", "parameter_free", "temporal_redundancy", "centre_distance", "dense"],
+)
 def test_every_strategy_prunes_to_its_budget(model, strategy):
     batch = batch_of([0, 1])
     with vts_settings(model, vts_strategy=strategy):

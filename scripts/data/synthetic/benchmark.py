@@ -230,17 +230,18 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
 
 def finetune_variant(
     name: str, base: Path, out: Path, settings: SyntheticSettings, dataset: Dataset, collators: dict,
-    qa_dataset: Dataset | None = None,
+    qa_dataset: Dataset | None = None, keep_ratio: float = KEEP_RATIO, folder: str | None = None,
 ) -> Path:
     """The GroundVTS stages from the base: VTS warm-up (stage 1, learned variants), joint LoRA on video QA (stage 2,
     when `qa_dataset` and `joint_steps`), grounding LoRA (stage 3, continuing stage 2's adapter); merged and saved
-    with its processor."""
+    with its processor in OUT/<folder> (default: the variant's name), trained at `keep_ratio`."""
     from groundvts.trainers.loading import load_model_and_processor
 
     spec = VARIANTS[name]
-    vts = {"vts_keep_ratio": KEEP_RATIO, "vts_keep_positions": True,
+    vts = {"vts_keep_ratio": keep_ratio, "vts_keep_positions": True,
            **{key: value for key, value in spec.items() if key.startswith("vts_")}}
     model, _ = load_model_and_processor(base, vts)
+    name = folder or name
     processor = synthetic_processor(settings, spec["fps"])
     collator = collators.setdefault(spec["fps"], video_collator(processor, spec["fps"]))
     if spec["learned"]:
@@ -258,10 +259,15 @@ def finetune_variant(
 
 
 def evaluate_model(
-    model_dir: Path, data_dir: Path, out: Path, log: Callable[[str], None] | None = None
+    model_dir: Path, data_dir: Path, out: Path, log: Callable[[str], None] | None = None, *,
+    name: str | None = None, keep_ratio: float | None = None, strategy: str | None = None, fps: float | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Benchmark inference (what `groundvts infer` runs) then the Charades-STA metrics on the test split, and the
-    share of the target's tokens that reach the language model. `log` gets inference's summary line."""
+    """Benchmark inference (what `groundvts infer` runs) then the Charades-STA metrics on the test split, the share
+    of the target's tokens that reach the language model and the mean video tokens it receives per video.
+    `keep_ratio`, `strategy` and `fps` override the model's (`groundvts infer --keep-ratio --strategy --fps`);
+    predictions go to OUT/<name or the model folder's name>.test.jsonl; `limit` evaluates the first queries only.
+    `log` gets inference's summary line."""
     from groundvts.scripts.inference.benchmark import BenchmarkRunSettings, run_benchmark
     from groundvts.scripts.inference.benchmark_tasks import BenchmarkData
     from groundvts.scripts.inference.evaluation import evaluate_predictions
@@ -270,18 +276,23 @@ def evaluate_model(
     from groundvts.scripts.data.synthetic.tower import target_token_recall
 
     annotations = data_dir / "charades_sta_test.txt"
-    predictions = out / f"{model_dir.name}.test.jsonl"
+    predictions = out / f"{name or model_dir.name}.test.jsonl"
     report = run_benchmark(
         BenchmarkData("charades_sta", annotations),
-        BenchmarkRunSettings(video_root=data_dir / "videos", output=predictions, batch_size=16, progress=False),
-        SamplingSettings(max_new_tokens=16),
-        ModelSettings(model=str(model_dir)),
+        BenchmarkRunSettings(video_root=data_dir / "videos", output=predictions, batch_size=16, progress=False,
+                             limit=limit),
+        SamplingSettings(max_new_tokens=16, fps=fps),
+        ModelSettings(model=str(model_dir), keep_ratio=keep_ratio, strategy=strategy),
         log=log,
     )
     if log is not None:
         log(report.summary())
     metrics = evaluate_predictions("charades_sta", annotations, predictions)["metrics"]
-    return {**metrics, "target_tokens_kept": target_token_recall(model_dir, data_dir)}
+    rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
+    recall = target_token_recall(model_dir, data_dir, limit=min(limit or 100, 100), keep_ratio=keep_ratio,
+                                 strategy=strategy, fps=fps)
+    return {**metrics, "target_tokens_kept": recall,
+            "kept_tokens_per_video": sum(r["num_kept_tokens"] for r in rows) / max(len(rows), 1)}
 
 
 def mean_window_metrics(data_dir: Path, out: Path) -> dict[str, Any]:

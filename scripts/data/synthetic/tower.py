@@ -129,21 +129,23 @@ def train_tower(model: Any, video_collator: Any, train: list[dict[str, Any]], te
     return trainer.label_accuracy(collator(test[:64]))
 
 
-def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100) -> float:
+def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100, keep_ratio: float | None = None,
+                        strategy: str | None = None, fps: float | None = None) -> float:
     """Percentage of the tokens that show the target (`visible_cell_labels`) which reach the language model, over
     the first `limit` test videos, asked with the evaluation prompt: 100 for a dense model, about 50 for a random
-    half, and how well VTS finds the target otherwise."""
+    half, and how well VTS finds the target otherwise. `keep_ratio`, `strategy` and `fps` override the model's."""
     from groundvts.processing.prompts import build_inference_messages
 
-    from groundvts.scripts.inference.loading import load_groundvts
+    from groundvts.scripts.inference.loading import ModelSettings
 
-    model, processor = load_groundvts(model_dir)
+    model, processor = ModelSettings(model=str(model_dir), keep_ratio=keep_ratio, strategy=strategy).load()
+    sampling = {"fps": fps} if fps is not None else {}
     kept = total = 0
     for record in tower_records(data_dir, "test")[:limit]:
         query = record["messages"][0]["content"][1]["text"]
         text = processor.apply_chat_template(build_inference_messages(query, None, "mr"), tokenize=False,
                                              add_generation_prompt=True)
-        inputs = processor(text=[text], videos=record["videos"], return_tensors="pt").to(model.device)
+        inputs = processor(text=[text], videos=record["videos"], return_tensors="pt", **sampling).to(model.device)
         with torch.no_grad():
             keep = model(**inputs, return_vts_selection=True).video_keep[0].cpu()
         labels = visible_cell_labels(json.loads(record["target"]), record["frame_size"],
