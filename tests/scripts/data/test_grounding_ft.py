@@ -23,6 +23,8 @@ DATA = SHARED_DATA
 @pytest.fixture(autouse=True)
 def _needs_shared_data():
     require_shared(DATA)
+
+
 CHARADES_TRAIN = DATA / "charades_sta" / "charades_sta_train.txt"
 QVH_TRAIN = DATA / "qvhighlights" / "highlight_train_release.jsonl"
 ANET_TRAIN = DATA / "activitynet_captions" / "train.json"
@@ -38,6 +40,7 @@ def _real_sources() -> list[GroundingSource]:
 
 @pytest.fixture(scope="module")
 def real_build():
+    require_shared(DATA)  # module fixtures are set up before the autouse function fixture above
     return build_grounding_ft(_real_sources())
 
 
