@@ -10,6 +10,7 @@ unselected tokens (and padding) before the language model and carry its pruned l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
@@ -75,6 +76,25 @@ class PrunedInputs:
 
 class GroundVTSQwenVLModelMixin:
     """Inner-model steps shared by GroundVTS-Q and GroundVTS-Q3; list it before the stock `Qwen*VLModel`."""
+
+    def model_output(
+        self, outputs: Any, pruned: PrunedInputs | None, token_keep: torch.Tensor | None, selections: Any
+    ) -> GroundVTSModelOutputWithPast:
+        """The inner model's output from the language model's: hidden states back at their dense slots, the keep
+        mask and pruned layout for the outer model, and the VTS selection when `selections` is given."""
+        hidden = outputs.last_hidden_state
+        return GroundVTSModelOutputWithPast(
+            last_hidden_state=pruned.layout.scatter_back(hidden) if pruned is not None else hidden,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            rope_deltas=self.rope_deltas,
+            token_keep=token_keep,
+            pruned_attention_mask=pruned.attention_mask if pruned is not None else None,
+            pruned_position_ids=pruned.position_ids if pruned is not None else None,
+            video_keep=tuple(s.keep for s in selections) if selections else None,
+            video_scores=tuple(s.scores for s in selections) if selections else None,
+        )
 
     def compute_3d_position_ids(self, input_ids=None, *args, mm_token_type_ids=None, **kwargs):
         # Positions depend on the token types only, so `inputs_embeds` without `input_ids` gets them too

@@ -156,19 +156,7 @@ class GroundVTSQwen2_5_VLModel(GroundVTSQwenVLModelMixin, Qwen2_5_VLModel):
             return_dict=True,
             **kwargs,
         )
-        hidden = outputs.last_hidden_state
-        return GroundVTSModelOutputWithPast(
-            last_hidden_state=pruned.layout.scatter_back(hidden) if pruned is not None else hidden,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            rope_deltas=self.rope_deltas,
-            token_keep=token_keep,
-            pruned_attention_mask=pruned.attention_mask if pruned is not None else None,
-            pruned_position_ids=pruned.position_ids if pruned is not None else None,
-            video_keep=tuple(s.keep for s in selections) if selections and return_vts_selection else None,
-            video_scores=tuple(s.scores for s in selections) if selections and return_vts_selection else None,
-        )
+        return self.model_output(outputs, pruned, token_keep, selections if return_vts_selection else None)
 
 
 class GroundVTSQwen2_5_VLForConditionalGeneration(
