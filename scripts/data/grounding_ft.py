@@ -28,7 +28,7 @@ from groundvts.processing.annotations import (
     resolve_video,
 )
 from groundvts.processing.prompts import build_hd_conversation, build_mr_conversation
-from groundvts.scripts.output_paths import check_writable_file, check_writable_folder
+from groundvts.scripts.output_paths import check_new_folder, check_writable_file
 
 
 TRAIN_BENCHMARKS = ("charades_sta", "qvhighlights", "activitynet_captions")
@@ -142,12 +142,9 @@ class GroundingFTOutput:
         self.skipped_file = Path(self.skipped_file) if self.skipped_file else self.output.parent / "skipped.jsonl"
 
     def check(self) -> None:
-        """Raises ValueError for a non-empty output folder (or a file) without `overwrite`, PermissionError for a
-        location that cannot be written."""
-        output = self.output
-        if output.exists() and (not output.is_dir() or any(output.iterdir())) and not self.overwrite:
-            raise ValueError(f"--output {output} exists and is not empty; pass --overwrite or another folder.")
-        check_writable_folder(output, "--output")
+        """Raises FileExistsError for a non-empty output folder (or a file) without `overwrite`, PermissionError for
+        a location that cannot be written."""
+        check_new_folder(self.output, "--output", overwrite=self.overwrite)
         for flag, path in (("--jsonl", self.jsonl), ("--skipped-file", self.skipped_file)):
             if path is not None:
                 check_writable_file(path, flag)
@@ -280,7 +277,7 @@ def write_grounding_ft(
     """Build the dataset from `inputs` and save it: `save_to_disk` in `output.output`, the skipped rows in
     `output.skipped_file` and, with `output.jsonl`, the samples as json lines.
 
-    Raises ValueError (bad inputs, a non-empty output folder without `overwrite`, or no sample at all: only the
+    Raises ValueError (bad inputs, or no sample at all: only the
     skipped rows are written then) or FileNotFoundError (a missing annotation file) before writing the dataset.
     """
     sources = inputs.sources()

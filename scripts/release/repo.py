@@ -27,7 +27,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
 from groundvts.hub_configs.backbones import BACKBONES, Backbone, read_config
-from groundvts.scripts.output_paths import check_writable_folder
+from groundvts.scripts.output_paths import check_new_folder
 from groundvts.scripts.release.hub import UploadError
 from groundvts.trainers.model_card import read_card_metadata
 from groundvts.scripts.release.model_card import CardInputs, ReleaseError, build_model_card, eval_results_from_files
@@ -283,10 +283,8 @@ def build_release(
     validate_repo_id(settings.repo_id)
     if out_dir.resolve() == checkpoint_dir.resolve():
         raise ReleaseError("--out-dir must differ from CHECKPOINT_DIR: the release folder is built from scratch.")
-    check_writable_folder(out_dir, "--out-dir")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not settings.overwrite:
-            raise ReleaseError(f"{out_dir} exists and is not empty; pass --overwrite to replace it.")
+    check_new_folder(out_dir, "--out-dir", overwrite=settings.overwrite)
+    if out_dir.is_dir() and any(out_dir.iterdir()):  # --overwrite: the release folder is built from scratch
         shutil.rmtree(out_dir)
     eval_results = (
         eval_results_from_files(results.files, dict(results.dataset_ids), dict(results.splits),

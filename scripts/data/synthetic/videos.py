@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from groundvts.scripts.data.synthetic.scenes import EVENT_TYPES, Scene, SceneConfig, render_frames, sample_scene
-from groundvts.scripts.output_paths import check_writable_folder
+from groundvts.scripts.output_paths import check_new_folder
 
 
 GENERATOR_VERSION = "1"
@@ -123,9 +123,8 @@ def _generated_paths(out: Path) -> list[Path]:
 def _prepare_output(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"Output {out} is a file; pass a folder.")
+    check_new_folder(out, "output folder", overwrite=overwrite)
     if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ValueError(f"Output folder {out} exists and is not empty; pass --overwrite or another folder.")
         # Remove only what this generator writes, never anything else that sits in the folder.
         for path in _generated_paths(out):
             if path.is_dir():
@@ -159,7 +158,8 @@ def make_synthetic_benchmark(
 ) -> dict[str, Any]:
     """Write the benchmark to `out_dir` (see the module docstring) and return a summary.
 
-    Raises ValueError (before writing anything) for bad settings or a non-empty `out_dir` without `overwrite`.
+    Raises ValueError (before writing anything) for bad settings, FileExistsError for a non-empty `out_dir`
+    without `overwrite`.
     The summary holds `out_dir`, `counts`, `events` (per split), `files`, `seconds`, `seed` and `split_seeds`.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -176,7 +176,7 @@ def make_synthetic_benchmark(
         event_types=tuple(event_types), min_distractors=min_distractors, max_distractors=max_distractors,
         distractor_event_prob=distractor_event_prob, shape_size=shape_size,
     ).validate()
-    out = check_writable_folder(out_dir, "output folder")
+    out = Path(out_dir)
     _prepare_output(out, overwrite)
 
     started = time.perf_counter()
