@@ -118,7 +118,7 @@ class GroundVTSVideoCollator:
 
         kwargs: dict[str, Any] = {"padding": True, "return_tensors": "pt", "padding_side": self.padding_side}
         unrequested = request_alignment_outputs(kwargs)
-        batch = self.processor(text=texts, videos=videos or None, **kwargs, **self.video_kwargs)
+        batch = self.process(texts, videos, **kwargs)
         offsets = batch["offset_mapping"].tolist()
         replacements = batch.get("text_replacement_offsets") or [[] for _ in texts]
         for key in unrequested:
@@ -133,6 +133,22 @@ class GroundVTSVideoCollator:
             labels[batch["mm_token_type_ids"] != 0] = IGNORE_INDEX  # vision tokens are never targets
         batch["labels"] = labels
         return dict(batch)
+
+    def process(self, texts: list[str], videos: list[Any], **kwargs: Any) -> Any:
+        """One processor call with this collator's video settings."""
+        return self.processor(text=texts, videos=videos or None, **kwargs, **self.video_kwargs)
+
+    def encode_prompt(self, messages: Sequence[Mapping[str, Any]], videos: Sequence[Any]) -> dict[str, torch.Tensor]:
+        """One prompt to answer (GRPO sampling): the conversation rendered up to the assistant's turn, processed
+        with its videos; no labels. Cached like training records when the collator caches."""
+        key = json.dumps(["prompt", messages, videos], sort_keys=True, default=str) if self.cache is not None else None
+        if key is not None and key in self.cache:
+            return self.cache[key]
+        text = self.processor.apply_chat_template(clean_messages(messages), tokenize=False, add_generation_prompt=True)
+        encoded = dict(self.process([text], list(videos), return_tensors="pt"))
+        if key is not None:
+            self.cache[key] = encoded
+        return encoded
 
     def render(self, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
         """The conversation's text and the character spans of its assistant turns (content + end-of-turn token)."""

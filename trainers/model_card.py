@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
-STAGE_NAMES = {0: "base (from scratch)", 1: "VTS warm-up", 2: "joint LoRA", 3: "grounding fine-tuning"}
+STAGE_NAMES = {0: "base (from scratch)", 1: "VTS warm-up", 2: "joint LoRA", 3: "grounding fine-tuning",
+               4: "GRPO with grounding rewards"}
+# The TRL trainer behind each stage, named in the card.
+STAGE_TRAINERS = {4: ("GroundVTSGRPOTrainer", "GRPOTrainer", "grpo")}
 
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -90,12 +93,13 @@ def stage_model_card(
             f"processor = AutoProcessor.from_pretrained(\"{model_name}\", trust_remote_code=True)\n```\n"
         )
     rows = "\n".join(f"| `{key}` | {value} |" for key, value in settings.items() if value is not None)
-    tags = _TAGS + ["trl", "sft"] + (["lora"] if adapter else [])
+    trainer, trl_trainer, method = STAGE_TRAINERS.get(stage, ("GroundVTSTrainer", "SFTTrainer", "sft"))
+    tags = _TAGS + ["trl", method] + (["lora"] if adapter else [])
     front_matter = _front_matter(*lineage(base_model, dataset), "peft" if adapter else "transformers", tags)
     return (
         f"{front_matter}\n# {title}\n\n"
         f"This folder holds {kind} of GroundVTS training stage {stage} ({STAGE_NAMES.get(stage, '')}), trained "
-        f"{origin}{data} with `GroundVTSTrainer` (TRL's `SFTTrainer` for video conversations). GroundVTS keeps the "
+        f"{origin}{data} with `{trainer}` (TRL's `{trl_trainer}` for video conversations). GroundVTS keeps the "
         "visual tokens most relevant to the question (Visual Token Sampling) before the language model.\n\n"
         f"## Next step\n\n{following}\n## Load\n\n{load}\n## Training settings\n\n| setting | value |\n|---|---|\n"
         f"{rows}\n"

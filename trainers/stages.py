@@ -5,6 +5,7 @@
 | 0 base (models trained from scratch only) | every weight | nothing |
 | 1 warm-up | VTS | everything else |
 | 2 joint, 3 grounding | LLM LoRA (attention q/k/v/o) + VTS + projector | vision encoder, LLM base weights, LM head |
+| 4 GRPO (`GroundVTSGRPOTrainer`) | LLM LoRA; VTS + projector unless frozen (frozen by default) | as stages 2-3 |
 
 The projector is Qwen's `visual.merger` (with Qwen3-VL, also its DeepStack mergers) or InternVL's
 `multi_modal_projector`.
@@ -31,13 +32,14 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-STAGES = (0, 1, 2, 3)
+STAGES = (0, 1, 2, 3, 4)
 # Parameter groups each stage trains; every other group must stay frozen.
 STAGE_TRAINABLE: dict[int, frozenset[str]] = {
     0: frozenset({"vts", "projector", "vision", "language_model", "other"}),
     1: frozenset({"vts"}),
     2: frozenset({"vts", "projector", "lora"}),
     3: frozenset({"vts", "projector", "lora"}),
+    4: frozenset({"vts", "projector", "lora"}),
 }
 GROUPS = ("vts", "projector", "lora", "vision", "language_model", "other")
 # LoRA goes on the language model's attention only; the vision towers also have q/k/v projections.
@@ -46,7 +48,7 @@ LORA_TARGET_REGEX = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|k_proj|v
 
 def check_stage(stage: int) -> int:
     if stage not in STAGES:
-        raise ValueError(f"`stage` must be one of {STAGES} (0 base from scratch, 1 VTS warm-up, 2 joint LoRA, 3 grounding), got {stage!r}.")
+        raise ValueError(f"`stage` must be one of {STAGES} (0 base from scratch, 1 VTS warm-up, 2 joint LoRA, 3 grounding, 4 GRPO), got {stage!r}.")
     return stage
 
 
