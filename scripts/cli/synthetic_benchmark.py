@@ -27,6 +27,9 @@ Variants, all at the same language-model token budget (1 fps dense = 2 fps at ρ
 | `token` | 2 | VTS, tokens (GroundVTS) |
 | `token_no_pe` | 2 | VTS, tokens, kept tokens renumbered 0, 1, 2, ... (the "w/o PE" ablation) |
 
+With `--grpo-steps N`, the token variant then runs stage 4 (GRPO with the temporal-IoU and format rewards, N steps)
+and is reported as `token_grpo`; `--only-grpo` adds that step to a finished run folder.
+
 A `mean_window` row predicts the mean training window (as fractions of the duration) for every test video: the
 trivial baseline. Results go to OUT/results.json and a markdown table on stdout.
 """
@@ -44,11 +47,14 @@ from groundvts.scripts.cli._parser import CommandParser
 from groundvts.scripts.cli._scene_args import add_scene_arguments, scene_defaults, scene_kwargs
 from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 from groundvts.scripts.data.synthetic.benchmark import (
+    VARIANTS,
     SyntheticBudget,
     SyntheticSettings,
+    evaluate_model,
     results_table,
     run,
 )
+from groundvts.scripts.data.synthetic.grpo import add_grpo_result
 
 
 @dataclass
@@ -56,6 +62,8 @@ class RunFolder:
     """Where the run writes everything (the library takes it apart from the settings)."""
 
     out: Path = field(metadata={"help": "run folder (data, models, predictions, results.json)"})
+    only_grpo: bool = field(default=False, metadata={
+        "help": "reuse OUT's data and stage-3 token model: run only stage 4 (--grpo-steps) and add it to results.json"})
 
 
 def build_parser() -> CommandParser:
@@ -69,17 +77,25 @@ def build_parser() -> CommandParser:
     return parser
 
 
-def parse_settings(argv: list[str] | None = None) -> tuple[Path, SyntheticSettings] | int:
-    """The run folder and settings from the command line (scene options default to `BENCHMARK_SCENES`), or the
-    exit code of a usage error or `--help`."""
+def parse_settings(argv: list[str] | None = None) -> tuple[Path, SyntheticSettings, bool] | int:
+    """The run folder, settings and `--only-grpo` from the command line (scene options default to
+    `BENCHMARK_SCENES`), or the exit code of a usage error or `--help`."""
     parsed = build_parser().parse_command(argv)
     if isinstance(parsed, int):
         return parsed
     folder, budget, scenes = parsed
-    return folder.out, SyntheticSettings(**vars(budget), generator=scene_kwargs(scenes))
+    return folder.out, SyntheticSettings(**vars(budget), generator=scene_kwargs(scenes)), folder.only_grpo
 
 
-def _run(out: Path, settings: SyntheticSettings) -> None:
+def _run(out: Path, settings: SyntheticSettings, only_grpo: bool = False) -> None:
+    if only_grpo:
+        if not settings.grpo_steps:
+            raise ValueError("--only-grpo needs --grpo-steps N (N >= 1).")
+        report = add_grpo_result(out, settings, settings.seed, VARIANTS["token"]["fps"],
+                                 lambda model: evaluate_model(model, out / "data", out, print))
+        print(results_table(report))
+        print(f"wrote {out / 'results.json'}")
+        return
     report = run(out, settings, log=print)  # each model's inference summary, as `groundvts infer` prints it
     print(results_table(report))
     print(f"timings (s): {json.dumps({k: round(v, 1) for k, v in report['timings_s'].items()})}")

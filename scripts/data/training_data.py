@@ -102,4 +102,6 @@ def load_training_dataset(data: Mapping[str, Any], log: Callable[[str], None] | 
         dataset = datasets.load_from_disk(str(path))
         kept = {locator for locator, _ in good}
         return dataset.select([i for i in range(len(dataset)) if f"{path}#{i}" in kept])
-    return datasets.Dataset.from_list([record for _, record in good], features=features)
+    # Each row keeps where it came from (file:line), so later checks (stage-4 prompts) can name it.
+    rows = [record if record.get("source") else {**record, "source": locator} for locator, record in good]
+    return datasets.Dataset.from_list(rows, features=features)

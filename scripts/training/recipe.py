@@ -2,8 +2,9 @@
 
 A recipe names the backbone, the model to start from (plain backbone weights for stage 1, the stage-1 output
 later), an optional LoRA adapter to continue (stage 3 continues stage 2), the VTS settings, the data and the
-training arguments (`GroundVTSSFTConfig` fields). Bundled recipes (paper Table 13) are in trainers/recipes/.
-`load_recipe` reads and checks one, `training_config` builds its `GroundVTSSFTConfig`; `stage.py` runs it.
+training arguments (`GroundVTSSFTConfig` fields; `GroundVTSGRPOConfig` fields for stage 4). Bundled recipes (paper
+Table 13; stage 4 from the published GRPO grounding recipes) are in trainers/recipes/. `load_recipe` reads and
+checks one, `training_config` builds its config; `stage.py` runs it.
 """
 
 from __future__ import annotations
@@ -110,11 +111,16 @@ def _basic_types(hint: Any) -> tuple[set[type], bool]:
     return {a for a in args if a in (bool, int, float, str)}, type(None) in args
 
 
+def config_class(values: dict[str, Any]) -> type:
+    """The config a `training` section fills: `GroundVTSGRPOConfig` for stage 4 (GRPO), else `GroundVTSSFTConfig`."""
+    from groundvts.trainers import GroundVTSGRPOConfig, GroundVTSSFTConfig
+
+    return GroundVTSGRPOConfig if values.get("stage") == 4 else GroundVTSSFTConfig
+
+
 def check_training_values(values: dict[str, Any]) -> None:
     """Refuse `training` values of the wrong type (`learning_rate=abc`) with the key, before anything loads."""
-    from groundvts.trainers import GroundVTSSFTConfig
-
-    hints = typing.get_type_hints(GroundVTSSFTConfig)
+    hints = typing.get_type_hints(config_class(values))
     for name, value in values.items():
         allowed, optional = _basic_types(hints.get(name, Any))
         if not allowed or str in allowed or (value is None and optional):
@@ -136,14 +142,13 @@ def _no_accelerator() -> bool:
 
 
 def training_config(recipe: dict[str, Any], log: Callable[[str], None] | None = None) -> Any:
-    """The recipe's `training` section as a `GroundVTSSFTConfig` (`deepspeed: zero2|zero3` -> the bundled file).
+    """The recipe's `training` section as a `GroundVTSSFTConfig`, or a `GroundVTSGRPOConfig` for `stage: 4`
+    (`deepspeed: zero2|zero3` -> the bundled file).
 
     Without a GPU, a recipe that does not set `use_cpu` trains on the CPU in float32 (the bundled recipes ask for
     bf16, written for GPUs; so does SFTConfig's default), with a note to `log`; `--set training.use_cpu=true` keeps
     bf16 on the CPU.
     """
-    from groundvts.trainers import GroundVTSSFTConfig
-
     values = dict(recipe["training"])
     check_training_values(values)
     if values.get("deepspeed") in ("zero2", "zero3"):
@@ -155,6 +160,6 @@ def training_config(recipe: dict[str, Any], log: Callable[[str], None] | None = 
             log("no GPU found: training on the CPU in float32 (--set training.use_cpu=true keeps the recipe's "
                 "bf16 / fp16 on the CPU)")
     try:
-        return GroundVTSSFTConfig(**values)
+        return config_class(values)(**values)
     except (TypeError, ValueError) as error:  # an unknown field, or a value TrainingArguments refuses
         raise RecipeError(f"`training` section: {error}") from None

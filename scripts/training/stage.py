@@ -14,25 +14,38 @@ from groundvts.scripts.training.recipe import RecipeError, training_config
 
 
 def prepare(recipe: dict[str, Any], log: Callable[[str], None] | None = None) -> Any:
-    """The `GroundVTSTrainer` of one stage: config, dataset, model (+ adapter) and processor.
+    """The trainer of one stage (`GroundVTSTrainer`, or `GroundVTSGRPOTrainer` for stage 4): config, dataset, model
+    (+ adapter) and processor.
 
     Raises `RecipeError`, `TrainingDataError` or the model loader's ValueError (e.g. invalid VTS settings) before
     anything trains. `log` receives the data loader's notices (skipped LLaVA-Video rows).
     """
-    from groundvts.trainers import GroundVTSTrainer
+    from groundvts.trainers import GroundVTSGRPOTrainer, GroundVTSTrainer, to_grpo_dataset
     from groundvts.trainers.loading import load_model_and_processor
 
     args = training_config(recipe, log=log)  # before the model: DeepSpeed ZeRO-3 must see the config first
     if args.stage in (0, 1) and recipe.get("adapter"):
         raise RecipeError(f"Stage {args.stage} trains full weights, not an adapter; remove `adapter` from the recipe.")
+    if args.stage == 4 and recipe.get("adapter"):
+        # The stage-4 adapter's base must exist on disk for `merge` and the card's lineage, and is the KL reference.
+        raise RecipeError(
+            "Stage 4 starts from a merged stage-3 model, not from an adapter: run `groundvts merge --base MODEL "
+            f"--adapter {recipe['adapter']} --output STAGE3_MERGED`, set `model: STAGE3_MERGED` and remove `adapter`."
+        )
     check_writable_folder(args.output_dir, "training.output_dir")  # not after hours of training
     dataset = load_training_dataset(recipe["data"], log=log)
     model, processor = load_model_and_processor(
         recipe["model"], recipe.get("vts"), recipe.get("model_dtype", "auto"), recipe.get("adapter")
     )
+    dataset_name = str(recipe["data"].get("name") or recipe["data"]["path"])
+    if args.stage == 4:
+        dataset = to_grpo_dataset(dataset, recipe["data"].get("bad_records", "error"), log=log)
+        return GroundVTSGRPOTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=processor, dataset_name=dataset_name,
+        )
     return GroundVTSTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=processor,
-        dataset_name=str(recipe["data"].get("name") or recipe["data"]["path"]),
+        dataset_name=dataset_name,
     )
 
 
@@ -64,7 +77,7 @@ def resolve_resume(recipe: dict[str, Any], resume: str | bool | None) -> tuple[s
 
 
 def run(trainer: Any, resume: str | bool | None = None) -> Path:
-    """Train one stage; saves the full model (stage 1) or the LoRA adapter with VTS and projector (stages 2-3).
+    """Train one stage; saves the full model (stages 0-1) or the LoRA adapter with VTS and projector (stages 2-4).
 
     `resume`: a checkpoint folder, True for the last checkpoint in the output folder, or None/False to start over.
     """

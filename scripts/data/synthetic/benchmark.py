@@ -20,6 +20,7 @@ from typing import Any
 from datasets import Dataset
 
 from groundvts.processing.prompts import assistant_turn, user_turn
+from groundvts.scripts.data.synthetic.grpo import GRPOBudget, grpo_finetune
 from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -39,8 +40,9 @@ def _knob(default: Any, text: str) -> Any:
 
 
 @dataclass
-class SyntheticBudget:
-    """Sizes and budgets of one run (defaults: the documented CPU run); each field is a `synthetic-benchmark` flag."""
+class SyntheticBudget(GRPOBudget):
+    """Sizes and budgets of one run (defaults: the documented CPU run); each field is a `synthetic-benchmark` flag.
+    The `grpo_*` fields (stage 4 after the token variant, off by default) come from `GRPOBudget`."""
 
     seed: int = _knob(0, "seed of the data, the model initialisation and training")
     num_train: int = _knob(3000, "synthetic train videos")
@@ -338,6 +340,11 @@ def run(out: Path, settings: SyntheticSettings, log: Callable[[str], None] | Non
         final = finetune_variant(name, base, out, settings, dataset, collators, qa_dataset)
         timings[f"{name}_s"] = time.perf_counter() - started
         results[name] = evaluate_model(final, data_dir, out, log)
+    if settings.grpo_steps and "token" in settings.variants:
+        started = time.perf_counter()
+        final = grpo_finetune(out / "token", data_dir, out, settings, settings.seed, VARIANTS["token"]["fps"])
+        timings["token_grpo_s"] = time.perf_counter() - started
+        results["token_grpo"] = evaluate_model(final, data_dir, out, log)
     report = {"settings": asdict(settings), "timings_s": timings, "tower_accuracy": tower_accuracy, "results": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     return report

@@ -107,7 +107,7 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
 
 def test_cli_scene_defaults_are_the_benchmark_scenes():
     """Without scene options the CLI generates what `SyntheticSettings()` documents, not make-synthetic's defaults."""
-    _, settings = synthetic_benchmark_cli.parse_settings(["--out", "unused"])
+    _, settings, _ = synthetic_benchmark_cli.parse_settings(["--out", "unused"])
     assert settings.generator["width"] == 56 and settings.generator["shape_size"] == 17.0
     assert {k: settings.generator[k] for k in synthetic_benchmark.BENCHMARK_SCENES} == synthetic_benchmark.BENCHMARK_SCENES
 
@@ -116,3 +116,29 @@ def test_video_qa_answers_every_event_the_generator_makes():
     from groundvts.scripts.data.synthetic.scenes import EVENT_TYPES
 
     assert set(synthetic_benchmark.VIDEO_QA_ANSWERS) == set(EVENT_TYPES)
+
+
+def test_stage4_runs_after_the_token_variant_and_on_a_finished_run(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--out", str(out), "--num-train", "4", "--num-test", "2", "--tower-steps", "1", "--base-steps", "1",
+            "--selection-steps", "1", "--joint-steps", "0", "--finetune-steps", "1", "--batch-size", "2",
+            "--variants", "token", "--grpo-steps", "1", "--grpo-generations", "2", "--grpo-prompts-per-step", "1",
+            "--size", "56", "56", "--shape-size", "12", "--duration", "8", "10", "--event-types", "appear", "disappear",
+            "--frame-side", "56", "--hidden", "64", "--layers", "1"]
+    assert synthetic_benchmark_cli.main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert list(report["results"]) == ["mean_window", "base_2fps_dense", "token", "token_grpo"]
+    assert all(0.0 <= report["results"]["token_grpo"][key] <= 100.0 for key in METRICS)
+    log = json.loads((out / "token_grpo_log.json").read_text())
+    assert log and {"reward", "reward_std", "kl"} <= set(log[0])
+    # --only-grpo redoes stage 4 alone on the finished folder.
+    (out / "token_grpo").rename(out / "token_grpo_first")
+    assert synthetic_benchmark_cli.main([*argv, "--only-grpo"]) == 0
+    assert (out / "token_grpo" / "config.json").is_file()
+
+
+def test_only_grpo_needs_a_token_model_and_steps(tmp_path, capsys):
+    assert synthetic_benchmark_cli.main(["--out", str(tmp_path), "--only-grpo"]) == 2
+    assert "--only-grpo needs --grpo-steps" in capsys.readouterr().err
+    assert synthetic_benchmark_cli.main(["--out", str(tmp_path), "--only-grpo", "--grpo-steps", "1"]) == 2
+    assert "run the benchmark with the `token` variant first" in capsys.readouterr().err
