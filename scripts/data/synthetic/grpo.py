@@ -74,9 +74,11 @@ def add_grpo_result(out: Path, budget: GRPOBudget, seed: int, fps: float,
     source = out / "token"
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} holds no model: run the benchmark with the `token` variant first.")
-    final = grpo_finetune(source, out / "data", out, budget, seed, fps)
     results_file = out / "results.json"
     report = json.loads(results_file.read_text()) if results_file.is_file() else {"results": {}}
+    if "token" not in report["results"]:  # a folder assembled by hand: measure "before" in this run too
+        report["results"]["token"] = evaluate(source)
+    final = grpo_finetune(source, out / "data", out, budget, seed, fps)
     report["results"]["token_grpo"] = evaluate(final)
     report.setdefault("settings", {}).update({key: getattr(budget, key) for key in budget.__dataclass_fields__})
     results_file.write_text(json.dumps(report, indent=2))
