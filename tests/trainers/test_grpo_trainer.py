@@ -142,27 +142,25 @@ print("GENERATED", type(model).__name__, out.shape[1] - inputs["input_ids"].shap
     assert "GENERATED GroundVTSQwen2_5_VLForConditionalGeneration 4" in run_isolated(code, cwd=str(tmp_path)).stdout
 
 
-def test_log_probabilities_on_the_padded_layout_equal_one_by_one(tiny, grounding_records, tmp_path):
+def padded_logps_equal_one_by_one(model, processor, records, args):
     """TRL left-pads the prompts and right-pads the completions of a batch; each row's completion log-probabilities
     must equal those of the row alone, computed from the model's own logits on the pruned sequence."""
-    model, processor = tiny
-    rows = to_grpo_dataset(Dataset.from_list(grounding_records[1:4]))  # videos of 3, 4 and 5 s: different lengths
-    trainer = GroundVTSGRPOTrainer(model=model, args=args_for(tmp_path, num_generations=3, per_device_train_batch_size=3),
-                                   train_dataset=rows, processing_class=processor)
+    rows = to_grpo_dataset(Dataset.from_list(records))
+    trainer = GroundVTSGRPOTrainer(model=model, args=args, train_dataset=rows, processing_class=processor,
+                                   reward_funcs=[length_reward])
     trainer.model.eval()
     trainer._batch_videos = [row["videos"] for row in rows]
     prompt_ids, _, _ = trainer._tokenize_prompts([row["prompt"] for row in rows])
-    assert len({len(ids) for ids in prompt_ids}) == 3
-    completions = [[11, 12, 13, 14, 15], [16, 17], [18, 19, 20]]
+    completions = [[11, 12, 13, 14, 15], [16, 17], [18, 19, 20]][: len(rows)]
     width = max(map(len, prompt_ids))
     pad = processor.tokenizer.pad_token_id
     ids = torch.tensor([[pad] * (width - len(p)) + p + c + [pad] * (5 - len(c)) for p, c in zip(prompt_ids, completions)])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * (len(p) + len(c)) + [0] * (5 - len(c))
                          for p, c in zip(prompt_ids, completions)])
     with torch.no_grad():
-        batched, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, 5, batch_size=3)
+        batched, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, 5, batch_size=len(rows))
         for index, (row, completion) in enumerate(zip(trainer._active_rows, completions)):
-            alone = {key: value for key, value in row.items()}
+            alone = dict(row)
             alone["input_ids"] = torch.cat([row["input_ids"], torch.tensor([completion])], dim=1)
             alone["attention_mask"] = torch.ones_like(alone["input_ids"])
             for key in ("query_mask", "mm_token_type_ids"):
@@ -171,6 +169,48 @@ def test_log_probabilities_on_the_padded_layout_equal_one_by_one(tiny, grounding
             logits = trainer.model(**alone, use_cache=False).logits[0, -len(completion) - 1:-1] / trainer.temperature
             expected = logits.log_softmax(-1).gather(-1, torch.tensor(completion)[:, None])[:, 0]
             torch.testing.assert_close(batched[index, : len(completion)], expected, atol=1e-5, rtol=1e-5)
+    return prompt_ids
+
+
+def length_reward(completions, **kwargs):
+    """A reward any random model's answers vary on (their length), to test the plumbing on untrained backbones."""
+    return [float(len(text)) for text in (completion[-1]["content"] for completion in completions)]
+
+
+def test_log_probabilities_on_the_padded_layout_equal_one_by_one(tiny, grounding_records, tmp_path):
+    model, processor = tiny
+    args = args_for(tmp_path, num_generations=3, per_device_train_batch_size=3)
+    prompt_ids = padded_logps_equal_one_by_one(model, processor, grounding_records[1:4], args)  # 3, 4 and 5-s videos
+    assert len({len(ids) for ids in prompt_ids}) == 3
+
+
+@pytest.mark.parametrize("backbone", ["qwen3_vl", "internvl"])
+def test_every_backbone_samples_scores_and_trains_its_lora(backbone, grounding_records, tmp_path):
+    from groundvts.modeling.modeling_groundvts_internvl import GroundVTSInternVLForConditionalGeneration
+    from groundvts.modeling.modeling_groundvts_qwen3_vl import GroundVTSQwen3VLForConditionalGeneration
+    from groundvts.processing.tiny import build_tiny_internvl_processor, build_tiny_qwen3_vl_processor
+    from tiny_models import tiny_internvl_config_for, tiny_qwen3_config_for
+
+    torch.manual_seed(0)
+    if backbone == "qwen3_vl":
+        processor = build_tiny_qwen3_vl_processor()
+        model = GroundVTSQwen3VLForConditionalGeneration(tiny_qwen3_config_for(processor))
+        video = {}
+    else:
+        processor = build_tiny_internvl_processor(image_size=56, patch_size=14, num_frames=4)
+        model = GroundVTSInternVLForConditionalGeneration(tiny_internvl_config_for(processor))
+        video = {"video_fps": None, "video_num_frames": 4, "video_max_frames": None, "video_max_pixels": None}
+    args = args_for(tmp_path, num_generations=3, per_device_train_batch_size=3, **video)
+    padded_logps_equal_one_by_one(model, processor, grounding_records[1:4], args)
+
+    trainer = GroundVTSGRPOTrainer(model=model, args=args_for(tmp_path, **video), processing_class=processor,
+                                   train_dataset=to_grpo_dataset(Dataset.from_list(grounding_records)),
+                                   reward_funcs=[length_reward])
+    groups = parameter_groups(trainer.model)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    moved = {groups[n] for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)}
+    assert moved == {"lora"}
 
 
 def test_prompts_whose_video_is_missing_are_skipped_and_reported(tiny, grounding_records, tmp_path, caplog):
