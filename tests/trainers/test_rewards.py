@@ -39,3 +39,13 @@ def test_missing_columns_and_bad_rows_are_named():
         temporal_iou_reward(["from 1 to 2"], window=[[0, 1], [0, 1]])
     with pytest.raises(ValueError, match="completion 0"):
         format_reward([42])
+
+
+def test_rows_of_the_other_task_get_none_so_mixed_data_works():
+    from groundvts.trainers.rewards import format_reward, highlight_reward, temporal_iou_reward
+
+    answers = ["From 2.0 to 4.0 seconds.", "The highlights are from 0 to 4 seconds, very good."]
+    windows, clips = [[2.0, 4.0], None], [None, [0, 1]]
+    assert temporal_iou_reward(answers, window=windows) == [1.0, None]
+    assert format_reward(answers, window=windows) == [1.0, None]
+    assert highlight_reward(answers, relevant_clip_ids=clips, duration=[10.0, 10.0])[0] is None
