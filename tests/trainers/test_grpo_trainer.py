@@ -244,3 +244,16 @@ def test_a_reward_function_that_raises_names_the_row():
 def test_stage4_recipe_refuses_an_adapter(grounding_jsonl, tmp_path, capsys):
     assert train.main(recipe_args(grounding_jsonl, tmp_path / "out", "adapter=some/adapter")) == 2
     assert "Stage 4 starts from a merged stage-3 model" in capsys.readouterr().err
+
+
+def test_highlight_records_become_clip_truth():
+    from groundvts.processing.prompts import build_hd_conversation
+    from groundvts.trainers.grpo_data import grpo_row
+
+    record = build_hd_conversation("a dog", [3, 4, 5, 9], [[4, 3, 2], [2, 2, 2], [1, 1, 1], [3, 3, 3]], "v.mp4",
+                                   template_index=0)
+    row = grpo_row({**record, "task": "hd", "duration": 30.0})
+    assert row["relevant_clip_ids"] == [3, 4, 5, 9] and row["window"] is None
+    assert [turn["role"] for turn in row["prompt"]] == ["user"]
+    with pytest.raises(ValueError, match="needs its `duration`"):
+        grpo_row({**record, "task": "hd"})
