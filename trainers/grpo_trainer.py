@@ -41,8 +41,9 @@ from trl.trainer.utils import entropy_from_logits, selective_log_softmax
 from .collator import SEQUENCE_FILLS, GroundVTSVideoCollator
 from .grpo_config import GroundVTSGRPOConfig
 from .grpo_data import default_rewards
-from .model_card import stage_model_card
+from .model_card import write_stage_card
 from .stages import StageCallback, _inner, lora_config
+from .trainer import _is_peft_model
 
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,6 @@ logger = logging.getLogger(__name__)
 # Per-token video inputs (besides input_ids / attention_mask, which TRL builds): left-padded like the prompt, zero
 # over the completion.
 PER_TOKEN_KEYS = tuple(key for key in SEQUENCE_FILLS if key not in ("attention_mask", "labels"))
-
-
-def _is_peft_model(model: Any) -> bool:
-    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
 class TopKSelectionCallback(TrainerCallback):
@@ -332,14 +329,12 @@ class GroundVTSGRPOTrainer(GRPOTrainer):
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None) -> None:
         # TRL's card knows nothing of the stage, the rewards or the video settings: write GroundVTS's instead.
-        if not self.is_world_process_zero():
-            return
-        model = self.accelerator.unwrap_model(self.model)
-        adapter = _is_peft_model(model)
-        config = model.get_base_model().config if adapter else model.config
-        base = next(iter(model.peft_config.values())).base_model_name_or_path if adapter else config.name_or_path
+        if self.is_world_process_zero():
+            write_stage_card(self, self._card_settings, model_name, dataset_name)
+
+    def _card_settings(self, adapter: bool, config: Any) -> dict[str, Any]:
         args = self.args
-        settings = {
+        return {
             "stage": 4, "learning_rate": args.learning_rate, "max_steps": args.max_steps if args.max_steps > 0 else None,
             "num_generations": args.num_generations, "temperature": args.temperature, "beta (KL)": args.beta,
             "epsilon": args.epsilon, "loss_type": args.loss_type, "max_completion_length": args.max_completion_length,
@@ -347,9 +342,3 @@ class GroundVTSGRPOTrainer(GRPOTrainer):
             "lora_r / lora_alpha / lora_dropout": f"{args.lora_r} / {args.lora_alpha} / {args.lora_dropout}" if adapter else None,
             "vts_keep_ratio": getattr(config, "vts_keep_ratio", None), "video sampling": args.video_kwargs() or None,
         }
-        card = stage_model_card(
-            model_name=model_name or Path(args.output_dir).name, stage=4, base_model=base or None,
-            dataset=dataset_name or self.dataset_name, adapter=adapter, settings=settings,
-        )
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.output_dir) / "README.md").write_text(card, encoding="utf-8")

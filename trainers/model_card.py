@@ -120,3 +120,19 @@ def merged_model_card(base: str, adapter: str, output_name: str) -> str:
         f"Publish it with `groundvts release {output_name} --repo-id ORG/NAME` (the card's base model and datasets "
         "come from this lineage, or from --base-model / --datasets).\n"
     )
+
+
+def write_stage_card(trainer: Any, settings_of: Any, model_name: str | None = None, dataset_name: str | None = None) -> None:
+    """Write the stage card of `trainer`'s model to its output folder. `settings_of(adapter, config)` gives the
+    settings table from whether the model is a LoRA adapter and its base model's config."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    adapter = hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+    config = model.get_base_model().config if adapter else model.config
+    base = next(iter(model.peft_config.values())).base_model_name_or_path if adapter else config.name_or_path
+    output_dir = Path(trainer.args.output_dir)
+    card = stage_model_card(
+        model_name=model_name or output_dir.name, stage=trainer.args.stage, base_model=base or None,
+        dataset=dataset_name or trainer.dataset_name, adapter=adapter, settings=settings_of(adapter, config),
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "README.md").write_text(card, encoding="utf-8")

@@ -27,7 +27,7 @@ from trl import SFTTrainer
 
 from .collator import GroundVTSVideoCollator
 from .config import GroundVTSSFTConfig
-from .model_card import stage_model_card
+from .model_card import write_stage_card
 from .stages import StageCallback, lora_config
 
 
@@ -157,14 +157,12 @@ class GroundVTSTrainer(SFTTrainer):
         self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None
     ) -> None:
         # TRL's card calls a local base model "None" and says nothing of the stage: write GroundVTS's instead.
-        if not self.is_world_process_zero():
-            return
-        model = self.accelerator.unwrap_model(self.model)
-        adapter = _is_peft_model(model)
-        config = model.get_base_model().config if adapter else model.config
-        base = next(iter(model.peft_config.values())).base_model_name_or_path if adapter else config.name_or_path
+        if self.is_world_process_zero():
+            write_stage_card(self, self._card_settings, model_name, dataset_name)
+
+    def _card_settings(self, adapter: bool, config: Any) -> dict[str, Any]:
         args = self.args
-        settings = {
+        return {
             "stage": args.stage, "learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs,
             "max_steps": args.max_steps if args.max_steps > 0 else None,
             "per_device_train_batch_size": args.per_device_train_batch_size,
@@ -173,12 +171,6 @@ class GroundVTSTrainer(SFTTrainer):
             "vts_keep_ratio": getattr(config, "vts_keep_ratio", None), "vts_strategy": getattr(config, "vts_strategy", None),
             "video sampling": args.video_kwargs() or None, "bf16": args.bf16,
         }
-        card = stage_model_card(
-            model_name=model_name or Path(args.output_dir).name, stage=args.stage, base_model=base or None,
-            dataset=dataset_name or self.dataset_name, adapter=adapter, settings=settings,
-        )
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.output_dir) / "README.md").write_text(card, encoding="utf-8")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs["use_cache"] = False
