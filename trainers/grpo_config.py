@@ -93,4 +93,8 @@ class GroundVTSGRPOConfig(GRPOConfig, GroundVTSVideoLoraArguments):
         if self.remove_unused_columns:
             raise ValueError("`remove_unused_columns` must be False: the trainer reads the `videos` column and the "
                              "rewards read `window` / `duration`.")
+        if self.use_vllm or self.use_transformers_continuous_batching:
+            raise ValueError("GroundVTS GRPO samples with the model's own `generate` (the pruned video cache); vLLM and "
+                             "continuous batching have no VTS path: set use_vllm=False and "
+                             "use_transformers_continuous_batching=False.")
         self.check_video_settings()

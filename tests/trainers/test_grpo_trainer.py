@@ -257,3 +257,8 @@ def test_highlight_records_become_clip_truth():
     assert [turn["role"] for turn in row["prompt"]] == ["user"]
     with pytest.raises(ValueError, match="needs its `duration`"):
         grpo_row({**record, "task": "hd"})
+
+
+def test_vllm_is_refused_when_the_config_is_made(tmp_path):
+    with pytest.raises(ValueError, match="no VTS path"):
+        args_for(tmp_path, use_vllm=True)
