@@ -239,9 +239,7 @@ class GroundVTSGRPOTrainer(GRPOTrainer):
         return [row["input_ids"][0].tolist() for row in rows], None, {}
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        if self.use_vllm or self.use_transformers_continuous_batching:
-            raise NotImplementedError("GroundVTS GRPO samples with the model's own generate; set use_vllm=False and "
-                                      "use_transformers_continuous_batching=False.")
+        # vLLM and continuous batching are refused by GroundVTSGRPOConfig: this is the only sampling path.
         copies: dict[str, list[int]] = {}  # each distinct prompt -> its rows, in order
         for index, key in enumerate(self._prompt_keys):
             copies.setdefault(key, []).append(index)
