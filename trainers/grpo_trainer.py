@@ -318,7 +318,8 @@ class GroundVTSGRPOTrainer(GRPOTrainer):
             logits = outputs.logits[:, :-1, :] / self.temperature  # position t predicts token t + 1
             all_logps.append(selective_log_softmax(logits, ids[:, -logits_to_keep:]))
             if compute_entropy:
-                with torch.no_grad():
+                # Differentiable only when the loss has an entropy bonus (`entropy_coef`); else a metric and a mask.
+                with torch.set_grad_enabled(torch.is_grad_enabled() and self._entropy_bonus_enabled):
                     all_entropies.append(entropy_from_logits(logits))
         entropies = torch.cat(all_entropies) if compute_entropy else None
         return torch.cat(all_logps), entropies, None

@@ -262,3 +262,15 @@ def test_highlight_records_become_clip_truth():
 def test_vllm_is_refused_when_the_config_is_made(tmp_path):
     with pytest.raises(ValueError, match="no VTS path"):
         args_for(tmp_path, use_vllm=True)
+
+
+def test_the_entropy_bonus_reaches_the_gradient(tiny, grounding_records, tmp_path):
+    model, processor = tiny
+    trainer = GroundVTSGRPOTrainer(model=model, args=args_for(tmp_path, entropy_coef=0.1), processing_class=processor,
+                                   train_dataset=to_grpo_dataset(Dataset.from_list(grounding_records)))
+    trainer._batch_videos = [grounding_records[0]["videos"]]
+    prompt_ids, _, _ = trainer._tokenize_prompts([to_grpo_dataset(Dataset.from_list(grounding_records[:1]))[0]["prompt"]])
+    ids = torch.tensor([prompt_ids[0] + [11, 12, 13]])
+    _, entropies, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, torch.ones_like(ids), 3,
+                                                                  compute_entropy=True)
+    assert entropies.requires_grad
