@@ -21,6 +21,7 @@ from typing import Any
 from datasets import Dataset
 
 from groundvts.processing.prompts import assistant_turn, user_turn
+from groundvts.scripts.data.synthetic.backbones import DEFAULT_BACKBONE, SYNTHETIC_BACKBONES, synthetic_backbone
 from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -44,8 +45,8 @@ class SyntheticBudget:
     """Sizes and budgets of one run (defaults: the documented CPU run); each field is a `synthetic-benchmark` flag."""
 
     seed: int = _knob(0, "seed of the data, the model initialisation and training")
-    backbone: str = field(default="qwen2_5_vl", metadata={
-        "choices": ("qwen2_5_vl", "qwen3_vl"),
+    backbone: str = field(default=DEFAULT_BACKBONE, metadata={
+        "choices": tuple(SYNTHETIC_BACKBONES),
         "help": "architecture of the tiny model trained from scratch: qwen2_5_vl (GroundVTS-Q) or qwen3_vl"
                 " (GroundVTS-Q3) (default %(default)s)"})
     num_train: int = _knob(3000, "synthetic train videos")
@@ -77,8 +78,6 @@ class SyntheticBudget:
         unknown = sorted(set(self.variants) - set(VARIANTS))
         if unknown:
             raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}.")
-        from groundvts.scripts.data.synthetic.backbones import synthetic_backbone
-
         synthetic_backbone(self.backbone)  # ValueError naming the choices
         if min(self.num_train, self.num_test, self.base_steps, self.finetune_steps) < 1:
             raise ValueError("--num-train, --num-test, --base-steps and --finetune-steps must be >= 1.")
@@ -100,7 +99,6 @@ def synthetic_processor(settings: SyntheticBudget, fps: float) -> Any:
     too (the evaluation prompt is ~50 tokens instead of ~130, which halves a training step)."""
     from groundvts.processing.tiny import build_tiny_tokenizer
 
-    from groundvts.scripts.data.synthetic.backbones import synthetic_backbone
     from groundvts.scripts.data.synthetic.scenes import query_vocabulary
 
     tokenizer = build_tiny_tokenizer(bpe_vocab_size=SYNTHETIC_BPE_VOCAB_SIZE, extra_corpus=query_vocabulary())
@@ -110,8 +108,6 @@ def synthetic_processor(settings: SyntheticBudget, fps: float) -> Any:
 def synthetic_model_config(processor: Any, settings: SyntheticBudget) -> Any:
     """A tiny from-scratch GroundVTS config of `settings.backbone` (GroundVTS-Q or -Q3) matching the processor's
     tokens (scripts/data/synthetic/backbones.py)."""
-    from groundvts.scripts.data.synthetic.backbones import synthetic_backbone
-
     return synthetic_backbone(settings.backbone).build_config(processor, settings)
 
 
@@ -189,7 +185,6 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
     every weight without the pre-task); saved with its processor. Returns the folder and the pre-task's accuracy."""
     import torch
 
-    from groundvts.scripts.data.synthetic.backbones import synthetic_backbone
     from groundvts.scripts.data.synthetic.tower import TOWER_GROUPS, tower_records, train_tower
 
     processor = synthetic_processor(settings, BASE_FPS)
