@@ -31,7 +31,6 @@ from transformers.conversion_mapping import (
     get_checkpoint_conversion_mapping,
     register_checkpoint_conversion_mapping,
 )
-from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.internvl.modeling_internvl import (
     InternVLCausalLMOutputWithPast,
     InternVLModelOutputWithPast,
@@ -40,7 +39,7 @@ from transformers.models.internvl.modeling_internvl import (
 from transformers.utils import can_return_tuple
 
 from .configuration_groundvts_internvl import GroundVTSInternVLConfig, frame_token_count
-from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
+from .groundvts_mixin import GroundVTSForConditionalGenerationMixin, vts_model_output
 from .token_pruning import (
     PrunedLayout,
     contiguous_positions,
@@ -275,18 +274,9 @@ class GroundVTSInternVLModel(InternVLModel):
             return_dict=True,
             **kwargs,
         )
-        hidden = outputs.last_hidden_state
-        return GroundVTSInternVLModelOutputWithPast(
-            last_hidden_state=layout.scatter_back(hidden) if layout is not None else hidden,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            image_hidden_states=image_features,
-            token_keep=token_keep,
-            pruned_attention_mask=pruned_mask,
-            pruned_position_ids=pruned_positions,
-            video_keep=tuple(s.keep for s in selections) if selections and return_vts_selection else None,
-            video_scores=tuple(s.scores for s in selections) if selections and return_vts_selection else None,
+        return vts_model_output(
+            GroundVTSInternVLModelOutputWithPast, outputs, layout, token_keep, pruned_mask, pruned_positions,
+            selections if return_vts_selection else None, image_hidden_states=image_features,
         )
 
     @staticmethod
@@ -313,6 +303,7 @@ class GroundVTSInternVLForConditionalGeneration(
     GroundVTSForConditionalGenerationMixin, InternVLForConditionalGeneration
 ):
     config_class = GroundVTSInternVLConfig
+    _vts_output_class = GroundVTSInternVLCausalLMOutputWithPast
 
     def __init__(self, config: GroundVTSInternVLConfig):
         # Skip the parent's __init__, which would build a throwaway stock inner model.
@@ -366,26 +357,7 @@ class GroundVTSInternVLForConditionalGeneration(
             return_dict=True,
             **kwargs,
         )
-        hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
-        logits = self.lm_head(hidden_states)
-
-        loss = None
-        if labels is not None:
-            loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs)
-
-        return GroundVTSInternVLCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            image_hidden_states=outputs.image_hidden_states,
-            token_keep=outputs.token_keep,
-            pruned_attention_mask=outputs.pruned_attention_mask,
-            pruned_position_ids=outputs.pruned_position_ids,
-            video_keep=outputs.video_keep,
-            video_scores=outputs.video_scores,
-        )
+        return self._vts_causal_lm_output(outputs, labels, logits_to_keep, **kwargs)
 
     def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
         # Beam search / num_return_sequences repeat every input along dim 0. That is right for (batch, ...)

@@ -215,11 +215,7 @@ class GroundVTSQwen2_5_VLForConditionalGeneration(
             return_dict=True,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, slice_indices, :])
-
-        return self._vts_causal_lm_output(outputs, logits, labels, **kwargs)
+        return self._vts_causal_lm_output(outputs, labels, logits_to_keep, **kwargs)
 
 
 # transformers renames legacy checkpoint keys (`model.layers.*`, `visual.*`) only for classes it knows;

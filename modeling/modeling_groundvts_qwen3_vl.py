@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Qwen3VLForConditionalGeneration, Qwen3VLModel
-from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLPreTrainedModel
 from transformers.utils import can_return_tuple
 
@@ -227,8 +226,7 @@ class GroundVTSQwen3VLForConditionalGeneration(
             return_dict=True,
             **kwargs,
         )
-        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
-        return self._vts_causal_lm_output(outputs, logits, labels, **kwargs)
+        return self._vts_causal_lm_output(outputs, labels, logits_to_keep, **kwargs)
 
 
 GroundVTSQwen3VLConfig.register_for_auto_class("AutoConfig")

@@ -248,20 +248,21 @@ def build_tiny_qwen2_5_vl_processor(
 
 def build_tiny_qwen3_vl_processor(
     *, max_pixels: int = 64 * 64 * 32, min_pixels: int = 32 * 32, fps: float = 2.0, min_frames: int = 4,
-    max_frames: int = 32,
+    max_frames: int = 32, max_video_tokens: int = 768, tokenizer: Qwen2Tokenizer | None = None,
 ) -> GroundVTSQwen3VLProcessor:
-    """GroundVTS-Q3 processor with the tiny tokenizer (Qwen3-VL keeps Qwen2.5-VL's special tokens and ChatML layout)
-    and patch 16 as Qwen3-VL; `max_pixels` is the per-video budget, capped per frame as the reference does (64x64 px,
-    4 tokens per temporal patch, for up to 32 frames)."""
+    """GroundVTS-Q3 processor with the tiny tokenizer (or `tokenizer`; Qwen3-VL keeps Qwen2.5-VL's special tokens and
+    ChatML layout) and patch 16 as Qwen3-VL; `max_pixels` is the per-video budget, capped per frame as the reference
+    does (64x64 px, 4 tokens per temporal patch, for up to 32 frames), and at most `max_video_tokens` merged tokens
+    per frame (Qwen3-VL's per-frame ceiling)."""
     size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
     image_processor = Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2)
     video_processor = Qwen3VLVideoProcessor(
         size=size, patch_size=16, temporal_patch_size=2, merge_size=2, fps=fps, min_frames=min_frames,
-        max_frames=max_frames, cap_pixels_per_frame=True,
+        max_frames=max_frames, cap_pixels_per_frame=True, max_video_tokens=max_video_tokens,
     )
     return GroundVTSQwen3VLProcessor(
         image_processor=image_processor,
-        tokenizer=build_tiny_tokenizer("qwen2_5_vl"),
+        tokenizer=tokenizer or build_tiny_tokenizer("qwen2_5_vl"),
         video_processor=video_processor,
         chat_template=QWEN2_5_VL_CHAT_TEMPLATE,
     )

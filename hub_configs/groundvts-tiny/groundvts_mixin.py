@@ -8,6 +8,8 @@ ones in the MRO and reach them through `super()`:
 - `_supports_mm_encoder_outputs` is off: VTS needs the query and the video features in one pass;
 - `_validate_model_kwargs` refuses right-padded prompts in `generate` (stock only warns; the answer would be wrong);
 - `_vts_loss`: a removed video token has no hidden state, so the label after it is ignored;
+- `_vts_causal_lm_output`: the outer forward's output (`_vts_output_class`) from the inner one: logits, loss, and
+  the inner output's fields;
 - `_update_model_kwargs_for_generation`: after a pruned prefill, decoding continues from the layout the language
   model saw (its KV cache), and generated tokens never join the VTS query.
 
@@ -18,7 +20,11 @@ rows of the pruned positions `generate` carries on with).
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import torch
+from transformers.modeling_utils import slice_logits_to_keep
 
 from .token_pruning import append_generated_positions, grow_generation_masks
 
@@ -37,12 +43,42 @@ def mask_labels_after_removed_tokens(labels: torch.Tensor, token_keep: torch.Ten
     return labels
 
 
+def vts_model_output(
+    output_class: type,
+    lm_outputs: Any,
+    layout: Any,
+    token_keep: torch.Tensor | None,
+    pruned_attention_mask: torch.Tensor | None,
+    pruned_position_ids: torch.Tensor | None,
+    selections: Any,
+    **fields: Any,
+) -> Any:
+    """An inner GroundVTS model's output (`output_class`) from its language model's: the hidden states back at their
+    dense slots (`layout`, a `PrunedLayout`; None when nothing was removed), the keep mask and pruned layout for the
+    outer model, the per-video keep masks and scores when `selections` is given, and the backbone's own `fields`."""
+    hidden = lm_outputs.last_hidden_state
+    return output_class(
+        last_hidden_state=layout.scatter_back(hidden) if layout is not None else hidden,
+        past_key_values=lm_outputs.past_key_values,
+        hidden_states=lm_outputs.hidden_states,
+        attentions=lm_outputs.attentions,
+        token_keep=token_keep,
+        pruned_attention_mask=pruned_attention_mask,
+        pruned_position_ids=pruned_position_ids,
+        video_keep=tuple(s.keep for s in selections) if selections else None,
+        video_scores=tuple(s.scores for s in selections) if selections else None,
+        **fields,
+    )
+
+
 class GroundVTSForConditionalGenerationMixin:
     """GroundVTS-level overrides shared by GroundVTS-Q and GroundVTS-I; list it before the stock class."""
 
     # Trailing position rows that share one maximum when generated tokens are appended (see
     # `append_generated_positions`); 0 means every row continues on its own, as 1-D positions do.
     _joint_position_rows: int = 0
+    # The outer forward's output class: the stock causal-LM output plus the VTS fields of the inner output.
+    _vts_output_class: type
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes `auto_map` only for the class being saved; map the inner model too.
@@ -72,6 +108,15 @@ class GroundVTSForConditionalGenerationMixin:
         """The stock causal-LM loss, after ignoring the labels that follow a removed token."""
         labels = mask_labels_after_removed_tokens(labels, token_keep)
         return self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+
+    def _vts_causal_lm_output(self, outputs, labels, logits_to_keep: int | torch.Tensor = 0, **kwargs):
+        """The outer forward's result from the inner output: the logits of the last `logits_to_keep` positions (0:
+        all), the loss, which ignores labels after a removed token, and every other field of `_vts_output_class`
+        (the VTS fields included), passed through."""
+        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs) if labels is not None else None
+        names = [field.name for field in dataclasses.fields(self._vts_output_class) if field.name not in ("loss", "logits")]
+        return self._vts_output_class(loss=loss, logits=logits, **{name: getattr(outputs, name) for name in names})
 
     def _pruned_decode_positions(self, outputs, model_kwargs: dict) -> torch.Tensor:
         """The position ids `generate` continues from after a pruned prefill (the backbone's layout)."""

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from .groundvts_mixin import GroundVTSForConditionalGenerationMixin
+from .groundvts_mixin import GroundVTSForConditionalGenerationMixin, vts_model_output
 from .token_pruning import (
     PrunedLayout,
     contiguous_positions,
@@ -82,19 +82,12 @@ class GroundVTSQwenVLModelMixin:
     ) -> GroundVTSModelOutputWithPast:
         """The inner model's output from the language model's: hidden states back at their dense slots, the keep
         mask and pruned layout for the outer model, and the VTS selection when `selections` is given."""
-        hidden = outputs.last_hidden_state
-        return GroundVTSModelOutputWithPast(
-            last_hidden_state=pruned.layout.scatter_back(hidden) if pruned is not None else hidden,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            rope_deltas=self.rope_deltas,
-            token_keep=token_keep,
-            pruned_attention_mask=pruned.attention_mask if pruned is not None else None,
-            pruned_position_ids=pruned.position_ids if pruned is not None else None,
-            video_keep=tuple(s.keep for s in selections) if selections else None,
-            video_scores=tuple(s.scores for s in selections) if selections else None,
-        )
+        if pruned is None:
+            layout = mask = positions = None
+        else:
+            layout, mask, positions = pruned.layout, pruned.attention_mask, pruned.position_ids
+        return vts_model_output(GroundVTSModelOutputWithPast, outputs, layout, token_keep, mask, positions, selections,
+                                rope_deltas=self.rope_deltas)
 
     def compute_3d_position_ids(self, input_ids=None, *args, mm_token_type_ids=None, **kwargs):
         # Positions depend on the token types only, so `inputs_embeds` without `input_ids` gets them too
@@ -180,6 +173,7 @@ class GroundVTSQwenVLForConditionalGenerationMixin(GroundVTSForConditionalGenera
 
     # Generated text continues one past the largest of the t, h, w rows (the rule both Qwen-VLs were trained with).
     _joint_position_rows = 3
+    _vts_output_class = GroundVTSCausalLMOutputWithPast
 
     def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
         # Beam search / num_return_sequences repeat every input along dim 0. That is right for (batch, ...)
@@ -218,21 +212,3 @@ class GroundVTSQwenVLForConditionalGenerationMixin(GroundVTSForConditionalGenera
         if position_ids is not None and position_ids.shape[0] == outputs.pruned_position_ids.shape[0]:
             return outputs.pruned_position_ids
         return outputs.pruned_position_ids[-3:]
-
-    def _vts_causal_lm_output(self, outputs, logits: torch.Tensor, labels, **kwargs) -> GroundVTSCausalLMOutputWithPast:
-        """The outer forward's result from the inner output and the logits: the loss ignores labels after a removed
-        token, and the VTS fields pass through."""
-        loss = self._vts_loss(logits, labels, outputs.token_keep, **kwargs) if labels is not None else None
-        return GroundVTSCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            rope_deltas=outputs.rope_deltas,
-            token_keep=outputs.token_keep,
-            pruned_attention_mask=outputs.pruned_attention_mask,
-            pruned_position_ids=outputs.pruned_position_ids,
-            video_keep=outputs.video_keep,
-            video_scores=outputs.video_scores,
-        )

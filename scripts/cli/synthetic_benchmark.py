@@ -1,6 +1,7 @@
 """The paper's token-selection comparison (Table 5) at small scale, on the synthetic benchmark, end to end on CPU.
 
     groundvts synthetic-benchmark --out runs/synthetic                      # full run (see the defaults)
+    groundvts synthetic-benchmark --out runs/q3 --backbone qwen3_vl --variants token   # GroundVTS-Q3's token row
     groundvts synthetic-benchmark --out runs/tiny --num-train 8 --num-test 4 --tower-steps 2 --base-steps 2 \\
         --selection-steps 1 --joint-steps 1 --finetune-steps 1                 # a smoke test
 
@@ -8,9 +9,11 @@ Every step uses the same code paths as the real benchmarks:
 1. `make-synthetic` writes videos and Charades-STA-format annotations (train / val / test);
 2. the Grounding-FT builder turns the train split into conversations, asked with the evaluation prompt, so that
    `groundvts infer` asks what the model was trained on;
-3. a tiny Qwen2.5-VL-architecture model is trained from scratch, dense at 2 fps (the "base"): first its vision
-   tower alone on a pre-task whose labels come from the generator (`synthetic/tower.py`: "is the target visible in
-   this token's cell?"), then stage 0 trains the language model with the tower frozen;
+3. a tiny model of the `--backbone` architecture (Qwen2.5-VL: GroundVTS-Q, the default; Qwen3-VL: GroundVTS-Q3,
+   with its `<t seconds>` text per temporal patch, DeepStack and 56-px frames resized to 64 px for its 16-px
+   patches, so both see 2 x 2 tokens per temporal patch) is trained from scratch, dense at 2 fps (the "base"):
+   first its vision tower alone on a pre-task whose labels come from the generator (`synthetic/tower.py`: "is the
+   target visible in this token's cell?"), then stage 0 trains the language model with the tower frozen;
 4. each variant starts from the base and runs the three GroundVTS stages: its selection (stage 1, VTS only,
    learned variants), LLM LoRA + VTS + projector on video QA about the same videos (stage 2; the paper uses
    LLaVA-Video-178K), then on grounding (stage 3, continuing stage 2's adapter); it is merged and evaluated with

@@ -1,11 +1,12 @@
 """The paper's token-selection comparison (Table 5) at small scale, on the synthetic benchmark, end to end on CPU.
 
 `run(out, settings)` generates the data (`videos.py`), turns the train split into Grounding-FT conversations asked
-with the evaluation prompt, trains a tiny Qwen2.5-VL-architecture base model from scratch (the vision pre-task of
-`tower.py`, then stage 0), runs the three GroundVTS stages for each variant of `VARIANTS` at the same language-model
-token budget, and evaluates every model with benchmark inference and the Charades-STA metrics on the test split.
-`groundvts synthetic-benchmark` (scripts/cli/synthetic_benchmark.py) runs it; its help tells the steps and
-variants in full, and docs/synthetic_findings.md what made the tiny model learn.
+with the evaluation prompt, trains a tiny base model of `settings.backbone` (Qwen2.5-VL or Qwen3-VL architecture,
+`backbones.py`) from scratch (the vision pre-task of `tower.py`, then stage 0), runs the three GroundVTS stages for
+each variant of `VARIANTS` at the same language-model token budget, and evaluates every model with benchmark
+inference and the Charades-STA metrics on the test split. `groundvts synthetic-benchmark`
+(scripts/cli/synthetic_benchmark.py) runs it; its help tells the steps and variants in full, and
+docs/synthetic_findings.md what made the tiny model learn.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from datasets import Dataset
 
 from groundvts.processing.prompts import assistant_turn, user_turn
+from groundvts.scripts.data.synthetic.backbones import DEFAULT_BACKBONE, SYNTHETIC_BACKBONES, synthetic_backbone
 from groundvts.scripts.data.synthetic.grpo import GRPOBudget, grpo_finetune
 from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
 
@@ -45,6 +47,10 @@ class SyntheticBudget(GRPOBudget):
     The `grpo_*` fields (stage 4 after the token variant, off by default) come from `GRPOBudget`."""
 
     seed: int = _knob(0, "seed of the data, the model initialisation and training")
+    backbone: str = field(default=DEFAULT_BACKBONE, metadata={
+        "choices": tuple(SYNTHETIC_BACKBONES),
+        "help": "architecture of the tiny model trained from scratch: qwen2_5_vl (GroundVTS-Q) or qwen3_vl"
+                " (GroundVTS-Q3) (default %(default)s)"})
     num_train: int = _knob(3000, "synthetic train videos")
     num_test: int = _knob(200, "synthetic test videos")
     frame_side: int = _knob(56, "frame side in px")  # 4 x 4 patches of 14 px -> 4 LLM tokens per 2 frames
@@ -74,6 +80,7 @@ class SyntheticBudget(GRPOBudget):
         unknown = sorted(set(self.variants) - set(VARIANTS))
         if unknown:
             raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}.")
+        synthetic_backbone(self.backbone)  # ValueError naming the choices
         if min(self.num_train, self.num_test, self.base_steps, self.finetune_steps) < 1:
             raise ValueError("--num-train, --num-test, --base-steps and --finetune-steps must be >= 1.")
 
@@ -89,49 +96,21 @@ class SyntheticSettings(SyntheticBudget):
 SYNTHETIC_BPE_VOCAB_SIZE = 768  # bytes + merges: whole words for the benchmark's prompts and queries
 
 
-def synthetic_processor(settings: SyntheticSettings, fps: float) -> Any:
-    """The tiny processor, with a tokenizer that learnt its merges on this benchmark's queries too (the evaluation
-    prompt is ~50 tokens instead of ~130, which halves a training step)."""
-    from groundvts.processing.tiny import build_tiny_qwen2_5_vl_processor, build_tiny_tokenizer
+def synthetic_processor(settings: SyntheticBudget, fps: float) -> Any:
+    """The tiny processor of `settings.backbone`, with a tokenizer that learnt its merges on this benchmark's queries
+    too (the evaluation prompt is ~50 tokens instead of ~130, which halves a training step)."""
+    from groundvts.processing.tiny import build_tiny_tokenizer
 
     from groundvts.scripts.data.synthetic.scenes import query_vocabulary
 
     tokenizer = build_tiny_tokenizer(bpe_vocab_size=SYNTHETIC_BPE_VOCAB_SIZE, extra_corpus=query_vocabulary())
-    pixels = settings.frame_side * settings.frame_side
-    return build_tiny_qwen2_5_vl_processor(
-        max_pixels=pixels, min_pixels=pixels, fps=fps, max_frames=128, tokenizer=tokenizer
-    )
+    return synthetic_backbone(settings.backbone).build_processor(settings, fps, tokenizer)
 
 
-def synthetic_model_config(processor: Any, settings: SyntheticSettings) -> Any:
-    """A tiny GroundVTS-Q config (Qwen2.5-VL architecture) matching the tiny processor's tokens."""
-    from groundvts.modeling.configuration_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLConfig
-    from groundvts.processing.tiny import special_token_ids
-
-    ids = special_token_ids(processor)
-    heads = max(settings.hidden // 32, 2)
-    half = settings.hidden // heads // 2  # M-RoPE sections (t, h, w) split head_dim / 2
-    vision_heads = max(settings.vision_hidden // 32, 2)
-    return GroundVTSQwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=ids["vocab_size"], hidden_size=settings.hidden, intermediate_size=3 * settings.hidden,
-            num_hidden_layers=settings.layers, num_attention_heads=heads, num_key_value_heads=heads,
-            max_position_embeddings=4096, pad_token_id=ids["pad_token_id"], bos_token_id=ids["bos_token_id"],
-            eos_token_id=ids["eos_token_id"], tie_word_embeddings=True,
-            rope_parameters={"rope_type": "default", "rope_theta": 1e4,
-                             "mrope_section": [half // 2, half // 4, half - half // 2 - half // 4]},
-        ),
-        vision_config=dict(
-            depth=settings.vision_depth, hidden_size=settings.vision_hidden, intermediate_size=2 * settings.vision_hidden,
-            num_heads=vision_heads, out_hidden_size=settings.hidden, patch_size=14, spatial_merge_size=2,
-            temporal_patch_size=2, tokens_per_second=2, window_size=settings.frame_side,
-            fullatt_block_indexes=list(range(settings.vision_depth)),
-        ),
-        image_token_id=ids["image_token_id"], video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"], vision_end_token_id=ids["vision_end_token_id"],
-        vts_keep_ratio=KEEP_RATIO, vts_strategy="dense", vts_reduction_dim=32,
-        tie_word_embeddings=True,
-    )
+def synthetic_model_config(processor: Any, settings: SyntheticBudget) -> Any:
+    """A tiny from-scratch GroundVTS config of `settings.backbone` (GroundVTS-Q or -Q3) matching the processor's
+    tokens (scripts/data/synthetic/backbones.py)."""
+    return synthetic_backbone(settings.backbone).build_config(processor, settings)
 
 
 def training_dataset(data_dir: Path, seed: int) -> Dataset:
@@ -208,13 +187,12 @@ def train_base(data_dir: Path, out: Path, settings: SyntheticSettings, dataset: 
     every weight without the pre-task); saved with its processor. Returns the folder and the pre-task's accuracy."""
     import torch
 
-    from groundvts.modeling.modeling_groundvts_qwen2_5_vl import GroundVTSQwen2_5_VLForConditionalGeneration
-
     from groundvts.scripts.data.synthetic.tower import TOWER_GROUPS, tower_records, train_tower
 
     processor = synthetic_processor(settings, BASE_FPS)
     torch.manual_seed(settings.seed)
-    model = GroundVTSQwen2_5_VLForConditionalGeneration(synthetic_model_config(processor, settings))
+    model_class = synthetic_backbone(settings.backbone).model_class()
+    model = model_class(synthetic_model_config(processor, settings))
     collator = collators.setdefault(BASE_FPS, video_collator(processor, BASE_FPS))
     tower_accuracy, freeze = {}, ()
     if settings.tower_steps:

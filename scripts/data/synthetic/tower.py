@@ -13,6 +13,7 @@ The labels assume static objects, so the scenes must use the appear / disappear 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,22 @@ TOWER_GROUPS = ("vision", "projector")  # what the pre-task trains, and stage 0 
 
 
 def visible_cell_labels(target: dict[str, Any], frame_size: tuple[int, int], grid_thw: list[int],
-                        seconds_per_patch: float, merge: int = 2) -> torch.Tensor:
+                        patch_midpoints: Sequence[float], merge: int = 2) -> torch.Tensor:
     """(t * h * w / merge², ) long: 1 on the merged token whose cell holds the target's centre, in the temporal
-    patches whose midpoint lies inside the target's visible time, else 0 (raster order, as the tower emits them)."""
+    patches whose midpoint (`patch_midpoints`, seconds, one per patch: the backbone's
+    `SyntheticBackbone.patch_midpoints`) lies inside the target's visible time, else 0 (raster order within each
+    patch, patch after patch, as both Qwen-VL towers emit them)."""
     if target.get("event") not in STATIC_EVENTS:
         raise ValueError(
             f"The tower pre-task labels static targets only; got event {target.get('event')!r}. Generate the scenes"
             f" with `--event-types {' '.join(STATIC_EVENTS)}`."
         )
     t, h, w = grid_thw
+    if len(patch_midpoints) != t:
+        raise ValueError(f"video_grid_thw says {t} temporal patches but {len(patch_midpoints)} patch times were given.")
     rows, cols = h // merge, w // merge
     start, end = target["window"]
-    inside = torch.tensor([start <= (k + 0.5) * seconds_per_patch <= end for k in range(t)])
+    inside = torch.tensor([start <= mid <= end for mid in patch_midpoints])
     visible = inside if target["event"] == "appear" else ~inside
     (width, height), (cx, cy) = frame_size, target["center"]
     cell = torch.zeros(rows * cols, dtype=torch.long)
@@ -60,29 +65,57 @@ def tower_records(data_dir: Path, split: str) -> list[dict[str, Any]]:
     ]
 
 
+def record_labels(record: dict[str, Any], processor: Any, video_kwargs: dict[str, Any], batch: dict[str, Any],
+                  row: int) -> torch.Tensor:
+    """`visible_cell_labels` of one `tower_records` record, whose video is row `row` of the processor outputs
+    `batch` (made with `video_kwargs`)."""
+    from groundvts.scripts.data.synthetic.backbones import backbone_for_processor
+
+    video = record["videos"][0]
+    midpoints = backbone_for_processor(processor).patch_midpoints(processor, video_kwargs, batch, row, video)
+    return visible_cell_labels(json.loads(record["target"]), record["frame_size"],
+                               [int(v) for v in batch["video_grid_thw"][row]], midpoints)
+
+
 class TowerCollator:
-    """Pixels and grids from a `GroundVTSVideoCollator` (its cache and video settings), plus per-token labels."""
+    """Pixels and grids from a `GroundVTSVideoCollator` (its cache and video settings), plus per-token labels
+    (computed once per record)."""
 
     def __init__(self, video_collator: Any) -> None:
         self.video_collator = video_collator
+        self.labels: dict[str, torch.Tensor] = {}
 
     def __call__(self, records: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.video_collator(records)
-        labels = [
-            visible_cell_labels(json.loads(record["target"]), record["frame_size"], grid.tolist(), float(seconds))
-            for record, grid, seconds in zip(records, batch["video_grid_thw"], batch["second_per_grid_ts"])
-        ]
+        labels = []
+        for row, record in enumerate(records):
+            key = json.dumps([record["videos"], record["target"]])
+            if key not in self.labels:
+                self.labels[key] = record_labels(record, self.video_collator.processor,
+                                                 self.video_collator.video_kwargs, batch, row)
+            labels.append(self.labels[key])
         return {"pixel_values_videos": batch["pixel_values_videos"], "video_grid_thw": batch["video_grid_thw"],
                 "cell_labels": torch.cat(labels)}
 
 
+def video_token_streams(model: Any, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor
+                        ) -> list[torch.Tensor]:
+    """Every (tokens, hidden) stream the tower hands the language model for a batch, before any selection, the
+    tokens in the same order in each: the projected video tokens, then (Qwen3-VL) each DeepStack layer's."""
+    output = model.model.get_video_features(pixel_values_videos, video_grid_thw, return_dict=True)
+    deepstack = getattr(output, "deepstack_features", None) or []
+    return [torch.cat(list(output.pooler_output)), *(torch.cat(list(layer)) for layer in deepstack)]
+
+
 def video_token_features(model: Any, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor) -> torch.Tensor:
     """(tokens, hidden): the projected video tokens of a batch, before any selection."""
-    return torch.cat(list(model.model.get_video_features(pixel_values_videos, video_grid_thw).pooler_output))
+    return video_token_streams(model, pixel_values_videos, video_grid_thw)[0]
 
 
 class TowerMatchingTrainer(Trainer):
-    """Trains the vision tower alone: MSE between each video token and the fixed vector of its label."""
+    """Trains the vision tower alone: MSE between each video token and the fixed vector of its label, averaged over
+    the tower's streams (Qwen3-VL's DeepStack layers learn the same code as the main tokens, so that what they add to
+    the first decoder layers carries the label too)."""
 
     def __init__(self, model: Any, args: TrainingArguments, **kwargs: Any) -> None:
         from groundvts.trainers.stages import parameter_groups
@@ -95,9 +128,9 @@ class TowerMatchingTrainer(Trainer):
         super().__init__(model=model, args=args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        features = video_token_features(model, inputs["pixel_values_videos"], inputs["video_grid_thw"])
-        loss = F.mse_loss(features, self.codebook.to(features)[inputs["cell_labels"]])
-        return (loss, features) if return_outputs else loss
+        streams = video_token_streams(model, inputs["pixel_values_videos"], inputs["video_grid_thw"])
+        loss = sum(F.mse_loss(s, self.codebook.to(s)[inputs["cell_labels"]]) for s in streams) / len(streams)
+        return (loss, streams[0]) if return_outputs else loss
 
     @torch.no_grad()
     def label_accuracy(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -148,8 +181,7 @@ def target_token_recall(model_dir: Path, data_dir: Path, limit: int = 100, keep_
         inputs = processor(text=[text], videos=record["videos"], return_tensors="pt", **sampling).to(model.device)
         with torch.no_grad():
             keep = model(**inputs, return_vts_selection=True).video_keep[0].cpu()
-        labels = visible_cell_labels(json.loads(record["target"]), record["frame_size"],
-                                     inputs["video_grid_thw"][0].tolist(), float(inputs["second_per_grid_ts"][0]))
+        labels = record_labels(record, processor, sampling, inputs, 0)
         kept += int(keep[labels == 1].sum())
         total += int((labels == 1).sum())
     return round(100 * kept / max(total, 1), 1)

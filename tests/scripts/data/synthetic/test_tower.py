@@ -17,17 +17,23 @@ from groundvts.scripts.data.synthetic.tower import tower_records, train_tower, v
 def test_labels_mark_the_target_cell_while_visible():
     target = {"event": "appear", "window": [2.0, 5.0], "center": [40.0, 10.0]}
     # 56 x 56 frames, a 4 x 4 patch grid -> 2 x 2 merged cells; 1 s per temporal patch, 8 patches.
-    labels = visible_cell_labels(target, (56, 56), [8, 4, 4], 1.0).view(8, 4)
+    midpoints = [k + 0.5 for k in range(8)]
+    labels = visible_cell_labels(target, (56, 56), [8, 4, 4], midpoints).view(8, 4)
     visible = [2 <= k + 0.5 <= 5 for k in range(8)]  # patch midpoints 2.5, 3.5, 4.5
     assert labels[:, 1].tolist() == [int(v) for v in visible]  # top-right cell holds (40, 10)
     assert labels[:, [0, 2, 3]].sum() == 0
-    gone = visible_cell_labels({**target, "event": "disappear"}, (56, 56), [8, 4, 4], 1.0).view(8, 4)
+    gone = visible_cell_labels({**target, "event": "disappear"}, (56, 56), [8, 4, 4], midpoints).view(8, 4)
     assert gone[:, 1].tolist() == [1 - int(v) for v in visible]
 
 
 def test_moving_targets_are_refused_with_the_option_to_use():
     with pytest.raises(ValueError, match="--event-types appear disappear"):
-        visible_cell_labels({"event": "move", "window": [1, 2], "center": [5, 5]}, (56, 56), [2, 4, 4], 1.0)
+        visible_cell_labels({"event": "move", "window": [1, 2], "center": [5, 5]}, (56, 56), [2, 4, 4], [0.5, 1.5])
+
+
+def test_one_time_per_temporal_patch_is_required():
+    with pytest.raises(ValueError, match="3 temporal patches but 2 patch times"):
+        visible_cell_labels({"event": "appear", "window": [1, 2], "center": [5, 5]}, (56, 56), [3, 4, 4], [0.5, 1.5])
 
 
 def test_pre_task_trains_the_tower_only_and_learns_its_labels(tmp_path):
