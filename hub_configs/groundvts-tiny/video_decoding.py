@@ -66,12 +66,17 @@ def stream_index(stamps: Sequence[int | None], keyframe_stamps: Sequence[int]) -
 
 @functools.cache
 def torchcodec_available() -> bool:
-    """True when torchcodec imports and loads its FFmpeg libraries (a broken install counts as absent)."""
+    """True when torchcodec imports and loads its FFmpeg libraries (a broken install counts as absent).
+
+    Recent torchcodec (0.17 here) imports without FFmpeg and sets `ffmpeg_major_version` to None when it finds no
+    FFmpeg shared libraries it can load (`libavutil.so.N` etc. on the library path; PyAV's private copies do not
+    count); older releases fail the import itself."""
     try:
+        import torchcodec
         from torchcodec.decoders import VideoDecoder  # noqa: F401
     except Exception:  # ImportError, or OSError/RuntimeError when its FFmpeg libraries do not load
         return False
-    return True
+    return getattr(torchcodec, "ffmpeg_major_version", 0) is not None
 
 
 def resolve_backend(backend: str | None) -> str:
@@ -93,6 +98,12 @@ def decode_frames(
     if not indices:
         raise ValueError(f"No frames requested from '{path}'.")
     if backend == TORCHCODEC_BACKEND:
+        if not torchcodec_available():
+            raise ImportError(
+                f"Decoding video file '{path}' with backend 'torchcodec' needs torchcodec and FFmpeg 4-9 shared"
+                " libraries it can load (libavutil.so.N and friends on the library path; PyAV's private copies do not"
+                " count): install torchcodec and FFmpeg's shared libraries, or use the backend 'pyav' (same frames)."
+            )
         return _decode_torchcodec(path, indices)
     if backend != PYAV_BACKEND:
         return _decode_with_transformers(path, indices, backend)

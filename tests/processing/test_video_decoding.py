@@ -5,6 +5,7 @@ import json
 import logging
 import subprocess
 import sys
+import types
 from dataclasses import replace
 
 import numpy as np
@@ -141,7 +142,27 @@ def test_auto_backend_is_torchcodec_only_where_it_works(gop_videos):
     assert resolve_backend(None) == resolve_backend("auto") == ("torchcodec" if torchcodec_available() else "pyav")
 
 
-@pytest.mark.skipif(not torchcodec_available(), reason="torchcodec is not installed (optional)")
+@pytest.fixture
+def torchcodec_without_ffmpeg(monkeypatch):
+    """torchcodec (0.17) as it imports on a machine without FFmpeg's shared libraries."""
+    package, decoders = types.ModuleType("torchcodec"), types.ModuleType("torchcodec.decoders")
+    package.ffmpeg_major_version, decoders.VideoDecoder = None, object
+    package.decoders = decoders
+    monkeypatch.setitem(sys.modules, "torchcodec", package)
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", decoders)
+    torchcodec_available.cache_clear()
+    yield
+    torchcodec_available.cache_clear()
+
+
+def test_torchcodec_without_ffmpeg_counts_as_absent(gop_videos, torchcodec_without_ffmpeg):
+    assert torchcodec_available() is False
+    assert resolve_backend(None) == "pyav"
+    with pytest.raises(ImportError, match=r"cfr_30\.mp4.*FFmpeg 4-9 shared libraries.*'pyav'"):
+        decode_video_frames(gop_videos["cfr_30"], [0, 1], backend="torchcodec")
+
+
+@pytest.mark.skipif(not torchcodec_available(), reason="torchcodec is not installed or finds no FFmpeg (optional)")
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_torchcodec_gives_the_same_frames(gop_videos, name):
     path = gop_videos[name]
@@ -149,8 +170,10 @@ def test_torchcodec_gives_the_same_frames(gop_videos, name):
     frames = decode_video_frames(path, indices, backend="torchcodec")
     reference = sequential_reference(path, indices)
     assert frames.shape == reference.shape
-    # Another FFmpeg build converts to RGB its own way: the same frames, within a few levels.
-    assert np.abs(frames.astype(int) - reference.astype(int)).mean() < 3
+    # Pixel-equal with Debian's FFmpeg 5.1 against PyAV's bundled 8.0; another build may convert to RGB its own way,
+    # so each frame is held to within a few levels of the reference frame at its index (a neighbour is 8 off).
+    per_frame = np.abs(frames.astype(int) - reference.astype(int)).mean(axis=(1, 2, 3))
+    assert per_frame.max() < 3, per_frame
 
 
 MEMORY_CHILD = """
