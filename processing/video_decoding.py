@@ -109,12 +109,14 @@ def decode_frames(
     backend: str | None = None,
     *,
     threads: int = 0,
+    skip_nonref: bool = True,
 ) -> np.ndarray:
     """RGB frames (len(indices), H, W, 3) uint8 at `indices` (repeats allowed, any order) of the video at `path`.
 
     `index` comes from `video_sampling.read_video_info`; None (a stream without timestamps) decodes sequentially
     with a warning. `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per
-    core the process may use), 1 for one; the frames are the same. Errors name the file.
+    core the process may use), 1 for one; `skip_nonref=False` decodes the non-reference frames on the way too (for
+    comparison: the same frames, slower). Errors name the file.
     """
     if threads < 0:
         raise ValueError(f"threads must be >= 0 (0: FFmpeg's choice), got {threads} for '{path}'")
@@ -146,7 +148,7 @@ def decode_frames(
             _decode_sequential(path, out, threads)
         else:
             try:
-                _decode_by_seeking(path, out, index, threads)
+                _decode_by_seeking(path, out, index, threads, skip_nonref)
             except _SeekFailed as failure:
                 logger.warning(
                     f"Could not seek in video file '{path}': {failure}. Decoding it from the start instead: exact"
@@ -214,14 +216,16 @@ def _open_video(path: str, threads: int) -> tuple[Any, Any]:
     return container, stream
 
 
-def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex, threads: int = 0) -> None:
+def _decode_by_seeking(
+    path: str, out: _FrameSlots, index: StreamIndex, threads: int = 0, skip_nonref: bool = True
+) -> None:
     """Fill `out` by seeking to the keyframe before each wanted frame (unless already decoding its group of
     pictures) and decoding forward to the frame with its PTS."""
     import av
 
     if out.wanted[-1] >= len(index.pts):
         raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of its index")
-    wanted_pts = {index.pts[i] for i in out.wanted}
+    wanted_pts = {index.pts[i] for i in out.wanted} if skip_nonref else None
     container, stream = _open_video(path, threads)
     with container:
         frames: Iterator[Any] | None = None
@@ -286,13 +290,15 @@ def _is_intra(frame: Any) -> bool:
     return getattr(kind, "name", None) == "I" or getattr(kind, "value", kind) == 1
 
 
-def _frames_for(container: Any, stream: Any, wanted_pts: set[int]) -> Iterator[Any]:
-    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (most
-    B-frames) are skipped unless wanted: no other frame depends on them, so this halves the decoding between a
-    keyframe and a kept frame without changing a pixel."""
+def _frames_for(container: Any, stream: Any, wanted_pts: set[int] | None) -> Iterator[Any]:
+    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (B-frames
+    that no other frame uses) are skipped unless their PTS is in `wanted_pts` (None: none skipped): no other frame
+    depends on them, so this cuts the decoding between a keyframe and a kept frame without changing a pixel. The
+    setting is read per packet, by frame-threaded decoders too (FFmpeg copies it when a packet is submitted)."""
     codec = stream.codec_context
     for packet in container.demux(stream):
-        codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
+        if wanted_pts is not None:
+            codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
         yield from codec.decode(packet)
 
 

@@ -193,6 +193,10 @@ def test_skipping_non_reference_frames_keeps_the_pixels(gop_videos, monkeypatch)
         run_up = indices[-1] + 1
         assert len(decoded) < 0.85 * run_up
         assert {index.pts[i] for i in indices} <= set(decoded)
+        skipping = len(decoded)
+    decoded.clear()  # without skipping: every frame of the run-ups, the same pixels
+    assert np.array_equal(decode_frames(path, indices, index, "pyav", skip_nonref=False), reference)
+    assert len(decoded) > skipping and len(decoded) >= 0.95 * run_up
     with pytest.raises(ValueError, match=r"threads must be >= 0.*long_gop_250\.mp4"):
         decode_frames(path, indices, index, "pyav", threads=-1)
 
