@@ -9,8 +9,8 @@ keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with 
   frames it does not keep (no other frame depends on them), with FFmpeg's frame threading. Time and memory grow
   with the kept frames and the keyframe interval, not with the video's length (apart from reading the packet
   index): only kept frames are converted to RGB, into one preallocated array;
-- with torchcodec (when installed and it loads FFmpeg; picked by `backend=None`/"auto"): its exact-seek decoder at the
-  same indices.
+- with torchcodec (`backend="torchcodec"`, when installed and it loads FFmpeg): its exact-seek decoder at the same
+  indices. `backend=None`/"auto" is PyAV: it measured faster, with the same frames.
 
 A seek that does not land where the index says (a broken index), on a frame the decoder cannot start from (an
 open-GOP I-frame without a recovery point), or a stream whose packets carry no timestamps, falls back to decoding
@@ -96,9 +96,11 @@ def torchcodec_available() -> bool:
 
 
 def resolve_backend(backend: str | None) -> str:
-    """The decoder `backend` means: None or "auto" is torchcodec when it works here, else PyAV."""
+    """The decoder `backend` means: None or "auto" is PyAV's seeking path, which measured faster than torchcodec
+    (0.17 with FFmpeg 5.1) on every video of the decode benchmark (docs/benchmarks.md) with the same frames and half
+    its memory; torchcodec is used when asked for by name."""
     if backend is None or backend == AUTO_BACKEND:
-        return TORCHCODEC_BACKEND if torchcodec_available() else PYAV_BACKEND
+        return PYAV_BACKEND
     return backend
 
 
@@ -323,6 +325,8 @@ def _decode_torchcodec(path: str, indices: Sequence[int]) -> np.ndarray:
         batch = decoder.get_frames_at(indices=unique).data.numpy()
     except Exception as err:  # torchcodec raises RuntimeError/ValueError/IndexError for unreadable files
         raise ValueError(f"Could not decode video file '{path}' with torchcodec: {err}") from err
+    if [int(i) for i in indices] == unique:  # the usual request: no copy of the frames
+        return batch
     position = {frame_index: k for k, frame_index in enumerate(unique)}
     return batch[[position[int(i)] for i in indices]]
 
