@@ -96,9 +96,9 @@ def torchcodec_available() -> bool:
 
 
 def resolve_backend(backend: str | None) -> str:
-    """The decoder `backend` means: None or "auto" is PyAV's seeking path, which measured faster than torchcodec
-    (0.17 with FFmpeg 5.1) on every video of the decode benchmark (docs/benchmarks.md) with the same frames and half
-    its memory; torchcodec is used when asked for by name."""
+    """The decoder `backend` means: None or "auto" is PyAV's seeking path, which was faster than torchcodec (0.17
+    with FFmpeg 5.1) on 22 of the 24 measurements of the decode benchmark (docs/benchmarks.md; within the noise on
+    the other two), with the same frames and less memory; torchcodec is used when asked for by name."""
     if backend is None or backend == AUTO_BACKEND:
         return PYAV_BACKEND
     return backend
