@@ -52,8 +52,8 @@ TEXT_TOKEN_TYPE, IMAGE_TOKEN_TYPE, VIDEO_TOKEN_TYPE = 0, 1, 2
 class GroundVTSInternVLVideosKwargs(VideosKwargs, total=False):
     """Video arguments of a processor call.
 
-    `video_backend` picks the decoder for paths ("pyav" or "torchcodec"; default: torchcodec when installed and
-    working, else PyAV); `frame_timestamps` writes each frame's time in its label ("Frame3 at 4.5s: ...");
+    `video_backend` picks the decoder for paths ("pyav", the default, or "torchcodec": the same frames, slower in
+    our benchmark); `frame_timestamps` writes each frame's time in its label ("Frame3 at 4.5s: ...");
     `max_frames` caps `num_frames` / `fps` sampling (default: the video processor's `max_frames` when its config
     sets one, else no cap).
     """
@@ -174,7 +174,7 @@ class GroundVTSInternVLProcessor(InternVLProcessor):
             count, capped = planned_frame_count(math.inf, requested, max_frames)
             return FrameChoice(segment_center_positions(total, count), requested, max_frames, capped)
 
-        # video_backend None: torchcodec when installed, else PyAV.
+        # video_backend None: PyAV.
         frames, metadata = prepare_videos(
             videos, video_metadata, None if do_sample_frames is False else choose, backend=video_backend
         )

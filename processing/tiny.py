@@ -387,6 +387,7 @@ def write_gop_video(
     frame_times: Sequence[float] | None = None,
     preset: str = "ultrafast",
     crf: int = 20,
+    open_gop: bool = False,
 ) -> Path:
     """Encode a lossy H.264 mp4 with a keyframe every `gop` frames and `b_frames` B-frames between references, for
     decoding tests and benchmarks.
@@ -394,7 +395,8 @@ def write_gop_video(
     Frame k is `frame_gray_value(k)` plus a scrolling ±12 texture (mean ≈ the gray level, so the decoded frame
     tells its index modulo 30, while a frame decoded from the wrong reference differs in its pixels). Frames repeat
     every GOP_VIDEO_PERIOD, so hour-long videos cost only the encoding. `frame_times` (seconds, one per frame,
-    increasing) makes it variable-rate on a 1-ms clock.
+    increasing) makes it variable-rate on a 1-ms clock. `open_gop`: each keyframe after the first is an I-frame with
+    a recovery point, not an IDR frame, and the B-frames shown just before it are decoded after it (from both GOPs).
     """
     import av
 
@@ -418,7 +420,8 @@ def write_gop_video(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {
             "preset": preset, "crf": str(crf),
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={b_frames}:b-adapt=0",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={b_frames}:b-adapt=0"
+            + (":open-gop=1" if open_gop else ""),
         }
         if frame_times is not None:
             stream.codec_context.time_base = clock

@@ -38,8 +38,8 @@ SAMPLING_KWARGS = (
 
 
 class GroundVTSQwenVideosKwargs(VideosKwargs, total=False):
-    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav" or "torchcodec";
-    default: torchcodec when installed and working, else PyAV)."""
+    """Video arguments of a processor call; `video_backend` picks the decoder for paths ("pyav", the default, or
+    "torchcodec": the same frames, slower in our benchmark)."""
 
     video_backend: str
     video_metadata: VideoMetadataInput
@@ -121,7 +121,7 @@ class GroundVTSQwenVLProcessorMixin:
         choose = None
         if do_sample_frames is not False:
             choose = self._frame_chooser(target_fps, num_frames, min_frames, max_frames)
-        # video_backend None: torchcodec when installed, else PyAV.
+        # video_backend None: PyAV.
         frames, metadata = prepare_videos(videos, video_metadata, choose, assumed_fps=target_fps, backend=video_backend)
         _warn_capped(videos, metadata, num_frames, target_fps)
         return frames, metadata

@@ -6,15 +6,16 @@ keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with 
 
 - with PyAV (default): sorts the wanted frames, seeks to the keyframe at or before each one unless it is already
   decoding that group of pictures, and decodes forward to the frame with that PTS, skipping the non-reference
-  frames it does not keep. Time and memory grow with the kept frames and the keyframe interval, not with the
-  video's length (apart from reading the packet index): only kept frames are converted to RGB, into one
-  preallocated array;
-- with torchcodec (when installed and importable; picked by `backend=None`/"auto"): its exact-seek decoder at the
-  same indices.
+  frames it does not keep (no other frame depends on them), with FFmpeg's frame threading. Time and memory grow
+  with the kept frames and the keyframe interval, not with the video's length (apart from reading the packet
+  index): only kept frames are converted to RGB, into one preallocated array;
+- with torchcodec (`backend="torchcodec"`, when installed and it loads FFmpeg): its exact-seek decoder at the same
+  indices. `backend=None`/"auto" is PyAV: it measured faster, with the same frames.
 
-A seek that does not land where the index says (a broken or missing index), or a stream whose packets carry no
-timestamps, falls back to decoding from the start with a warning: slower, never a wrong frame. Other backend names
-go to transformers' `load_video` (sequential).
+A seek that does not land where the index says (a broken index), on a frame the decoder cannot start from (an
+open-GOP I-frame without a recovery point), or a stream whose packets carry no timestamps, falls back to decoding
+from the start with a warning that says which and how to make the file seekable: slower, never a wrong frame.
+Other backend names go to transformers' `load_video` (sequential).
 
 Hub-facing helper: copied next to the processors by `save_pretrained`, so it imports nothing from `groundvts`.
 """
@@ -49,8 +50,23 @@ class StreamIndex:
     keyframe_pts: list[int]
 
 
+REMUX_ADVICE = "Remuxing it (`ffmpeg -i IN -c copy OUT.mp4`) rebuilds the index and makes it seekable."
+REENCODE_ADVICE = (
+    "Re-encoding it with closed groups of pictures (e.g. `ffmpeg -i IN -c:v libx264 -x264-params open-gop=0"
+    " OUT.mp4`) makes it seekable; remuxing does not help."
+)
+
+START_ADVICE = "Re-encoding it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) starts it with a keyframe."
+
+
 class _SeekFailed(Exception):
-    """Seeking did not reach the frame the index promised; the caller decodes sequentially instead."""
+    """Seeking could not be trusted to give the sequential frames; the caller decodes sequentially instead.
+
+    `str(error)` says what happened, `advice` what makes the file seekable."""
+
+    def __init__(self, what: str, advice: str = REMUX_ADVICE):
+        super().__init__(what)
+        self.advice = advice
 
 
 def stream_index(stamps: Sequence[int | None], keyframe_stamps: Sequence[int]) -> StreamIndex | None:
@@ -66,33 +82,56 @@ def stream_index(stamps: Sequence[int | None], keyframe_stamps: Sequence[int]) -
 
 @functools.cache
 def torchcodec_available() -> bool:
-    """True when torchcodec imports and loads its FFmpeg libraries (a broken install counts as absent)."""
+    """True when torchcodec imports and loads its FFmpeg libraries (a broken install counts as absent).
+
+    Recent torchcodec (0.17 here) imports without FFmpeg and sets `ffmpeg_major_version` to None when it finds no
+    FFmpeg shared libraries it can load (`libavutil.so.N` etc. on the library path; PyAV's private copies do not
+    count); older releases fail the import itself."""
     try:
+        import torchcodec
         from torchcodec.decoders import VideoDecoder  # noqa: F401
     except Exception:  # ImportError, or OSError/RuntimeError when its FFmpeg libraries do not load
         return False
-    return True
+    return getattr(torchcodec, "ffmpeg_major_version", 0) is not None
 
 
 def resolve_backend(backend: str | None) -> str:
-    """The decoder `backend` means: None or "auto" is torchcodec when it works here, else PyAV."""
+    """The decoder `backend` means: None or "auto" is PyAV's seeking path, which was faster than torchcodec (0.17
+    with FFmpeg 5.1) on 22 of the 24 measurements of the decode benchmark (docs/benchmarks.md; within the noise on
+    the other two), with the same frames and less memory; torchcodec is used when asked for by name."""
     if backend is None or backend == AUTO_BACKEND:
-        return TORCHCODEC_BACKEND if torchcodec_available() else PYAV_BACKEND
+        return PYAV_BACKEND
     return backend
 
 
 def decode_frames(
-    path: str, indices: Sequence[int], index: StreamIndex | None, backend: str | None = None
+    path: str,
+    indices: Sequence[int],
+    index: StreamIndex | None,
+    backend: str | None = None,
+    *,
+    threads: int = 0,
+    skip_nonref: bool = True,
 ) -> np.ndarray:
     """RGB frames (len(indices), H, W, 3) uint8 at `indices` (repeats allowed, any order) of the video at `path`.
 
     `index` comes from `video_sampling.read_video_info`; None (a stream without timestamps) decodes sequentially
-    with a warning. Errors name the file.
+    with a warning. `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per
+    core the process may use), 1 for one; `skip_nonref=False` decodes the non-reference frames on the way too (for
+    comparison: the same frames, slower). Errors name the file.
     """
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0 (0: FFmpeg's choice), got {threads} for '{path}'")
     backend = resolve_backend(backend)
     if not indices:
         raise ValueError(f"No frames requested from '{path}'.")
     if backend == TORCHCODEC_BACKEND:
+        if not torchcodec_available():
+            raise ImportError(
+                f"Decoding video file '{path}' with backend 'torchcodec' needs torchcodec and FFmpeg 4-9 shared"
+                " libraries it can load (libavutil.so.N and friends on the library path; PyAV's private copies do not"
+                " count): install torchcodec and FFmpeg's shared libraries, or use the backend 'pyav' (same frames)."
+            )
         return _decode_torchcodec(path, indices)
     if backend != PYAV_BACKEND:
         return _decode_with_transformers(path, indices, backend)
@@ -108,17 +147,17 @@ def decode_frames(
                 " seeking; decoding it from the start (slow for long videos). Remux it (e.g. `ffmpeg -i IN -c copy"
                 " OUT.mp4`) to restore them."
             )
-            _decode_sequential(path, out)
+            _decode_sequential(path, out, threads)
         else:
             try:
-                _decode_by_seeking(path, out, index)
-            except _SeekFailed as reason:
+                _decode_by_seeking(path, out, index, threads, skip_nonref)
+            except _SeekFailed as failure:
                 logger.warning(
-                    f"Seeking in video file '{path}' failed ({reason}); its index may be broken. Decoding it from"
-                    " the start instead (slow for long videos; remux the file to repair the index)."
+                    f"Could not seek in video file '{path}': {failure}. Decoding it from the start instead: exact"
+                    f" frames, but the time grows with the video's length. {failure.advice}"
                 )
                 out.clear()
-                _decode_sequential(path, out)
+                _decode_sequential(path, out, threads)
     except av.FFmpegError as err:
         raise ValueError(f"Could not decode video file '{path}' (corrupt or truncated?): {err}") from err
     return out.frames()
@@ -162,23 +201,45 @@ class _FrameSlots:
         return self.array
 
 
-def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
+def _open_video(path: str, threads: int) -> tuple[Any, Any]:
+    """The container at `path` and its first video stream, its decoder set to `threads` threads."""
+    import av
+
+    container = av.open(path)
+    try:
+        stream = container.streams.video[0]
+    except IndexError:
+        container.close()
+        raise ValueError(f"Video file '{path}' has no video stream.") from None
+    # PyAV's default is slice threading, which does nothing for one-slice frames (most files); frame threading
+    # decodes the next frames while a frame's references finish.
+    stream.codec_context.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return container, stream
+
+
+def _decode_by_seeking(
+    path: str, out: _FrameSlots, index: StreamIndex, threads: int = 0, skip_nonref: bool = True
+) -> None:
     """Fill `out` by seeking to the keyframe before each wanted frame (unless already decoding its group of
     pictures) and decoding forward to the frame with its PTS."""
     import av
 
     if out.wanted[-1] >= len(index.pts):
-        raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of the index")
-    wanted_pts = {index.pts[i] for i in out.wanted}
-    with av.open(path) as container:
-        stream = container.streams.video[0]
+        raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of its index")
+    wanted_pts = {index.pts[i] for i in out.wanted} if skip_nonref else None
+    container, stream = _open_video(path, threads)
+    with container:
         frames: Iterator[Any] | None = None
         last_pts = None  # PTS of the last decoded frame
         for frame_index in out.wanted:
             target = index.pts[frame_index]
             at = bisect_right(index.keyframe_pts, target) - 1
             if at < 0:
-                raise _SeekFailed(f"no keyframe before frame {frame_index}")
+                raise _SeekFailed(
+                    f"frame {frame_index} comes before its first keyframe (the file starts mid-way through a group"
+                    " of pictures, as a cut without re-encoding leaves it)", START_ADVICE
+                )
             keyframe = index.keyframe_pts[at]
             # Decoding on is cheaper than seeking while no keyframe lies between the last frame and the target.
             landing = None
@@ -186,44 +247,69 @@ def _decode_by_seeking(path: str, out: _FrameSlots, index: StreamIndex) -> None:
                 try:
                     container.seek(keyframe, stream=stream, backward=True, any_frame=False)
                 except av.FFmpegError as err:
-                    raise _SeekFailed(f"seeking to PTS {keyframe}: {err}") from err
+                    raise _SeekFailed(f"the container refused a seek to the keyframe at PTS {keyframe} ({err})") from err
                 frames, landing = _frames_for(container, stream, wanted_pts), keyframe
             for frame in frames:
                 pts = frame.pts
                 if pts is None:
                     raise _SeekFailed("a decoded frame has no timestamp")
                 if landing is not None and pts >= landing:
-                    # The first frame at or after the keyframe must be that keyframe, decodable on its own.
-                    if pts != landing or not frame.key_frame:
-                        raise _SeekFailed(f"the seek to PTS {landing} reached PTS {pts}")
+                    # The first frame at or after the keyframe must be that keyframe, and one the decoder can
+                    # start from (an IDR frame or a recovery point): else frames after it may use frames before.
+                    if pts != landing:
+                        raise _SeekFailed(
+                            f"its index puts a keyframe at PTS {landing}, but the first frame decoded from there has"
+                            f" PTS {pts}"
+                        )
+                    if not frame.key_frame and _is_intra(frame):
+                        raise _SeekFailed(
+                            f"the frame its container flags as a keyframe (PTS {landing}) is an I-frame the decoder"
+                            " cannot start from (an open group of pictures without a recovery point): frames decoded"
+                            " from it could differ from a sequential decode",
+                            REENCODE_ADVICE,
+                        )
+                    if not frame.key_frame:
+                        raise _SeekFailed(
+                            f"its index flags the frame at PTS {landing} as a keyframe, but the decoder found a frame"
+                            " that depends on earlier ones there"
+                        )
                     landing = None
                 last_pts = pts
                 if pts == target:
                     out.put(frame_index, frame)
                     break
                 if pts > target:
-                    raise _SeekFailed(f"frame {frame_index} (PTS {target}) was never decoded")
+                    raise _SeekFailed(
+                        f"its index puts frame {frame_index} at PTS {target}, but no decoded frame has that PTS"
+                    )
             else:
-                raise _SeekFailed(f"the stream ended before frame {frame_index}")
+                raise _SeekFailed(f"the stream ended before frame {frame_index}, which its index lists")
 
 
-def _frames_for(container: Any, stream: Any, wanted_pts: set[int]) -> Iterator[Any]:
-    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (most
-    B-frames) are skipped unless wanted: no other frame depends on them, so this halves the decoding between a
-    keyframe and a kept frame without changing a pixel."""
+def _is_intra(frame: Any) -> bool:
+    """An I-frame (PyAV gives FFmpeg's picture type as an int enum, AV_PICTURE_TYPE_I = 1)."""
+    kind = frame.pict_type
+    return getattr(kind, "name", None) == "I" or getattr(kind, "value", kind) == 1
+
+
+def _frames_for(container: Any, stream: Any, wanted_pts: set[int] | None) -> Iterator[Any]:
+    """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (B-frames
+    that no other frame uses) are skipped unless their PTS is in `wanted_pts` (None: none skipped): no other frame
+    depends on them, so this cuts the decoding between a keyframe and a kept frame without changing a pixel. The
+    setting is read per packet, by frame-threaded decoders too (FFmpeg copies it when a packet is submitted)."""
     codec = stream.codec_context
     for packet in container.demux(stream):
-        codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
+        if wanted_pts is not None:
+            codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
         yield from codec.decode(packet)
 
 
-def _decode_sequential(path: str, out: _FrameSlots) -> None:
+def _decode_sequential(path: str, out: _FrameSlots, threads: int = 0) -> None:
     """Fill `out` decoding from the start: frame i is the i-th decoded frame (the reference numbering)."""
-    import av
-
     wanted, last = set(out.wanted), out.wanted[-1]
-    with av.open(path) as container:
-        for frame_index, frame in enumerate(container.decode(video=0)):
+    container, stream = _open_video(path, threads)
+    with container:
+        for frame_index, frame in enumerate(container.decode(stream)):
             if frame_index in wanted:
                 out.put(frame_index, frame)
             if frame_index >= last:
@@ -239,6 +325,8 @@ def _decode_torchcodec(path: str, indices: Sequence[int]) -> np.ndarray:
         batch = decoder.get_frames_at(indices=unique).data.numpy()
     except Exception as err:  # torchcodec raises RuntimeError/ValueError/IndexError for unreadable files
         raise ValueError(f"Could not decode video file '{path}' with torchcodec: {err}") from err
+    if [int(i) for i in indices] == unique:  # the usual request: no copy of the frames
+        return batch
     position = {frame_index: k for k, frame_index in enumerate(unique)}
     return batch[[position[int(i)] for i in indices]]
 

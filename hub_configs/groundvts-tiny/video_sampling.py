@@ -238,8 +238,8 @@ def prepare_videos(
 ) -> tuple[list[Any], list[SampledVideoMetadata]]:
     """Sample every video; return the kept frames and their metadata (source fps, source indices, true times).
 
-    - path: only the kept frames are decoded (`video_decoding`: seeking, by PyAV or, for `backend` None/"auto"
-      when installed, torchcodec); frame times come from the file's presentation timestamps;
+    - path: only the kept frames are decoded (`video_decoding`: seeking, by PyAV, or torchcodec for `backend`
+      "torchcodec"); frame times come from the file's presentation timestamps;
     - frames + metadata with `frames_indices`: already sampled, used as given;
     - frames + metadata with `fps`: the frames are the whole video at that fps and get sampled;
     - frames + metadata with `frame_times` (one per frame): a variable-rate video, sampled by time;

@@ -5,14 +5,21 @@ each method decodes the same `frames` frames (a constant step of total/frames so
 policy), timed from the file path to the RGB frames, frame indices chosen from the file's metadata and packet
 timestamps (`read_video_info`, which every method runs):
 
-- `sequential`: the old path, transformers' `load_video` with PyAV, which decodes every frame up to the last kept one;
-- `seek`: the new path (`video_decoding`, PyAV seeking to the keyframe before each kept frame);
-- `torchcodec`: torchcodec's exact-seek decoder, when it is installed and works.
+- `sequential`: the old path, transformers' `load_video` with PyAV, which decodes every frame up to the last kept one
+  (one decoder thread: PyAV's slice threading does nothing for one-slice frames);
+- `seek`: the new path as shipped (`video_decoding`, PyAV seeking to the keyframe before each kept frame, skipping
+  non-reference frames it does not keep, FFmpeg's frame threading);
+- `seek-1thread`: the same with one decoder thread (like `sequential`);
+- `seek-no-skip`: one thread, non-reference frames decoded too (the plain seek, to show what skipping saves);
+- `torchcodec`: torchcodec's exact-seek decoder (its default: one FFmpeg thread), when it is installed and works.
+
+The seek methods also report how many frames the decoder output (`decoded`), the work that exact frames cost.
 
 Each measurement runs in its own process (`python -m groundvts.scripts.perf._decode_child`) so that its peak memory
 (max RSS growth) is its own; the frames of every method are checked equal to the sequential ones (pixel checksum).
 Videos are generated once (cheap scrolling texture, libx264 `ultrafast`) and cached under `workdir`: a 30-minute 720p
-file takes minutes to encode. The command is `groundvts benchmark-decode`.
+file takes minutes to encode, so by default a long video is a cached shorter one repeated (`*_repeated.mp4`: the
+structure and content of a direct encode, not bit-identical to it); `encode_all` encodes every length. The command is `groundvts benchmark-decode`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from groundvts.processing.video_decoding import torchcodec_available
 from groundvts.scripts.perf.harness import VariantFailedError, write_report
 
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720)}
-METHODS = ("sequential", "seek", "torchcodec")
+METHODS = ("sequential", "seek", "seek-1thread", "seek-no-skip", "torchcodec")
+SEEK_OPTIONS = {"seek": {}, "seek-1thread": {"threads": 1}, "seek-no-skip": {"threads": 1, "skip_nonref": False}}
 CHILD_MODULE = "groundvts.scripts.perf._decode_child"
 VIDEO_FPS = 30.0
 
@@ -52,6 +60,8 @@ class DecodeBenchSettings:
     methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={
         "choices": list(METHODS), "help": "decoders to time (torchcodec is skipped where it is not installed)"})
     repeats: int = field(default=1, metadata={"help": "timed runs per measurement (the fastest is kept)"})
+    encode_all: bool = field(default=False, metadata={
+        "help": "encode every length (slow for long videos) instead of repeating a cached shorter video"})
     workdir: Path = field(default=Path("decode_bench_videos"), metadata={
         "help": "folder for the generated videos (kept and reused by later runs)"})
     out: Path = field(default=Path("benchmark_decode.json"), metadata={"help": "JSON report"})
@@ -71,29 +81,36 @@ class DecodeBenchSettings:
             raise ValueError(f"--frames and --repeats must be >= 1, got {self.frames} and {self.repeats}")
 
 
-def video_path(workdir: Path, minutes: float, resolution: str, gop: int) -> Path:
-    return Path(workdir) / f"{resolution}_gop{gop}_{minutes:g}min.mp4"
+def video_path(workdir: Path, minutes: float, resolution: str, gop: int, repeated: bool = False) -> Path:
+    """Where the benchmark video is cached: `{res}_gop{gop}_{minutes}min.mp4` when encoded, `..._repeated.mp4` when
+    made by repeating a shorter one."""
+    return Path(workdir) / f"{resolution}_gop{gop}_{minutes:g}min{'_repeated' if repeated else ''}.mp4"
 
 
-def ensure_video(workdir: Path, minutes: float, resolution: str, gop: int) -> Path:
+def ensure_video(workdir: Path, minutes: float, resolution: str, gop: int, encode_all: bool = False) -> Path:
     """The cached benchmark video, made first if missing (under a temporary name: a killed run leaves no half file).
 
-    A length that is a whole multiple of a cached shorter one of the same size and GOP, whose frames are whole
-    groups of pictures and whole cycles of the content, is that one repeated (packets copied, timestamps shifted):
-    the stream a direct encode would give, made in seconds instead of minutes."""
-    path = video_path(workdir, minutes, resolution, gop)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.mp4")
+    An encoded video of that length is used when cached. Otherwise, unless `encode_all`, a length that is a whole
+    multiple of a cached encoded one of the same size and GOP, whose frames are whole groups of pictures and whole
+    cycles of the content, is that one repeated (packets copied, timestamps shifted): the keyframes, B-frames and
+    content of a direct encode (the pixels differ slightly: x264's rate control carries over from one GOP to the
+    next), made in seconds instead of minutes."""
+    encoded = video_path(workdir, minutes, resolution, gop)
+    if encoded.exists():
+        return encoded
     total = round(minutes * 60 * VIDEO_FPS)
     block = math.lcm(gop, GOP_VIDEO_PERIOD)
-    parts = sorted(
+    parts = [] if encode_all else sorted(
         (frames, candidate)
         for candidate in Path(workdir).glob(f"{resolution}_gop{gop}_*min.mp4")
         if (frames := round(float(candidate.name.rsplit("_", 1)[1][:-len("min.mp4")]) * 60 * VIDEO_FPS))
         and frames < total and frames % block == 0 and total % frames == 0
     )
+    path = video_path(workdir, minutes, resolution, gop, repeated=bool(parts))
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
     if parts:
         frames, part = parts[-1]
         _repeat_video(part, frames, total // frames, partial)
@@ -128,16 +145,27 @@ def _repeat_video(part: Path, part_frames: int, times: int, out: Path) -> None:
 
 def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]:
     """Decode `frames` frames of `path` with `method`, in this process: seconds (fastest of `repeats`), peak RSS
-    growth (MB), and a checksum of the frames."""
+    growth (MB), a checksum of the frames, and for the seek methods the frames the decoder output."""
     import numpy as np
     from transformers.video_utils import load_video
 
+    from groundvts.processing import video_decoding
     from groundvts.processing.video_decoding import decode_frames
     from groundvts.processing.video_sampling import read_video_info, uniform_step_indices
 
+    decoded = [0]
+    frames_for = video_decoding._frames_for
+
+    def counted_frames(*args: Any) -> Any:  # counting costs one addition per decoded frame
+        for frame in frames_for(*args):
+            decoded[0] += 1
+            yield frame
+
+    video_decoding._frames_for = counted_frames
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     best, checksum, info_seconds = float("inf"), None, None
     for _ in range(repeats):
+        decoded[0] = 0
         start = time.perf_counter()
         info = read_video_info(path)
         info_seconds = time.perf_counter() - start
@@ -145,14 +173,16 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
         if method == "sequential":
             kept, _ = load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kw: np.asarray(indices))
             kept = np.asarray(kept)
+        elif method == "torchcodec":
+            kept = decode_frames(path, indices, info.stream_index, "torchcodec")
         else:
-            kept = decode_frames(path, indices, info.stream_index, "pyav" if method == "seek" else "torchcodec")
+            kept = decode_frames(path, indices, info.stream_index, "pyav", **SEEK_OPTIONS[method])
         best = min(best, time.perf_counter() - start)
         checksum = hashlib.sha1(np.ascontiguousarray(kept)).hexdigest()  # hashes the buffer: no copy to count
         del kept
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024  # ru_maxrss is in KiB
     return {"seconds": best, "index_seconds": info_seconds, "peak_mb": peak_mb, "checksum": checksum,
-            "num_frames": info.num_frames}
+            "num_frames": info.num_frames, "decoded": decoded[0] if method in SEEK_OPTIONS else None}
 
 
 def _measure_in_child(method: str, path: Path, frames: int, repeats: int) -> dict[str, Any]:
@@ -182,8 +212,9 @@ def run_decode_benchmark(settings: DecodeBenchSettings, log: Any = print) -> Dec
         for gop in settings.gops:
             for minutes in sorted(settings.minutes):
                 start = time.perf_counter()
-                path = ensure_video(settings.workdir, minutes, resolution, gop)
-                row: dict[str, Any] = {"resolution": resolution, "gop": gop, "minutes": minutes, "video": str(path)}
+                path = ensure_video(settings.workdir, minutes, resolution, gop, settings.encode_all)
+                row: dict[str, Any] = {"resolution": resolution, "gop": gop, "minutes": minutes, "video": str(path),
+                                       "repeated": path.stem.endswith("_repeated")}
                 for method in methods:
                     row[method] = _measure_in_child(method, path, settings.frames, settings.repeats)
                 reference = row.get("sequential", row[methods[0]])["checksum"]
@@ -206,27 +237,32 @@ def summarize(
 ) -> tuple[list[str], dict[str, Any]]:
     """The markdown table, the goal checks (flat within 2x over the lengths; at the longest length >= 10x faster
     than sequential with GOP 30 and >= 3x with GOP 250), and the JSON report."""
-    header = ["res", "GOP", "min", "frames"] + [f"{m} s" for m in methods]
+    seek_methods = [m for m in methods if m in SEEK_OPTIONS]
+    header = ["res", "GOP", "min", "video", "frames"] + [f"{m} s" for m in methods]
     if {"sequential", "seek"} <= set(methods):
         header.append("speed-up")
+    header += [f"{m} decoded" for m in seek_methods]
     header += [f"{m} peak MB" for m in methods] + ["same frames"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["resolution"], str(row["gop"]), f"{row['minutes']:g}", str(row[methods[0]]["num_frames"])]
+        cells = [row["resolution"], str(row["gop"]), f"{row['minutes']:g}",
+                 "repeated" if row.get("repeated") else "encoded", str(row[methods[0]]["num_frames"])]
         cells += [f"{row[m]['seconds']:.2f}" for m in methods]
         if {"sequential", "seek"} <= set(methods):
             cells.append(f"{row['sequential']['seconds'] / row['seek']['seconds']:.1f}x")
+        cells += [str(row[m]["decoded"]) for m in seek_methods]
         cells += [f"{row[m]['peak_mb']:.0f}" for m in methods]
         cells.append("yes" if all(row["same_frames"].values()) else "NO")
         lines.append("| " + " | ".join(cells) + " |")
-    checks = goal_checks(rows) if "seek" in methods else []
+    checks = goal_checks(rows)
     lines += checks
     settings_json = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
     return lines, {"settings": settings_json, "methods": methods, "rows": rows, "goal_checks": checks}
 
 
 def goal_checks(rows: list[dict[str, Any]]) -> list[str]:
-    """One line per (resolution, GOP) with more than one length: flatness of the seek path and its speed-up."""
+    """One line per (resolution, GOP) and fast method measured (the seek methods, torchcodec): its growth from the
+    shortest to the longest length (and that of the frames it decoded) and its speed-up over sequential there."""
     checks = []
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in rows:
@@ -234,14 +270,17 @@ def goal_checks(rows: list[dict[str, Any]]) -> list[str]:
     for (resolution, gop), group in groups.items():
         group = sorted(group, key=lambda r: r["minutes"])
         shortest, longest = group[0], group[-1]
-        line = f"{resolution} GOP {gop}: seek {shortest['minutes']:g} -> {longest['minutes']:g} min"
-        if len(group) > 1:
-            growth = longest["seek"]["seconds"] / shortest["seek"]["seconds"]
-            line += f" grows {growth:.2f}x (goal <= 2x: {'met' if growth <= 2 else 'NOT met'})"
-        if "sequential" in longest:
-            speedup = longest["sequential"]["seconds"] / longest["seek"]["seconds"]
-            target = 10 if gop <= 30 else 3
-            line += (f"; at {longest['minutes']:g} min {speedup:.1f}x faster than sequential (goal >= {target}x: "
-                     f"{'met' if speedup >= target else 'NOT met'})")
-        checks.append(line)
+        for method in [m for m in (*SEEK_OPTIONS, "torchcodec") if m in longest and m in shortest]:
+            line = f"{resolution} GOP {gop}: {method} {shortest['minutes']:g} -> {longest['minutes']:g} min"
+            if len(group) > 1:
+                growth = longest[method]["seconds"] / shortest[method]["seconds"]
+                line += f" grows {growth:.2f}x (goal <= 2x: {'met' if growth <= 2 else 'NOT met'})"
+                if longest[method].get("decoded") and shortest[method].get("decoded"):
+                    line += f", decoded frames {longest[method]['decoded'] / shortest[method]['decoded']:.2f}x"
+            if "sequential" in longest:
+                speedup = longest["sequential"]["seconds"] / longest[method]["seconds"]
+                target = 10 if gop <= 30 else 3
+                line += (f"; at {longest['minutes']:g} min {speedup:.1f}x faster than sequential (goal >= {target}x: "
+                         f"{'met' if speedup >= target else 'NOT met'})")
+            checks.append(line)
     return checks
