@@ -70,9 +70,11 @@ class TopKSelectionCallback(TrainerCallback):
 
 
 def _row_label(row: Mapping[str, Any], index: int) -> str:
-    named = [f"{key} {row[key]}" for key in ("qid", "source") if row.get(key)]
-    videos = row.get("videos") or []
-    return f"row {index} ({', '.join(named + [f'video {videos[0]}'] if videos else named) or 'no id'})"
+    """`row 3 (qid q7, source train.jsonl:4, video a.mp4)`: what a user can find the row by."""
+    parts = [f"{key} {row[key]}" for key in ("qid", "source") if row.get(key)]
+    if row.get("videos"):
+        parts.append(f"video {row['videos'][0]}")
+    return f"row {index} ({', '.join(parts) or 'no id'})"
 
 
 def name_failing_rows(reward: Callable[..., Any]) -> Callable[..., Any]:

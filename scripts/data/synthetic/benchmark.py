@@ -24,6 +24,7 @@ from groundvts.processing.prompts import assistant_turn, user_turn
 from groundvts.scripts.data.synthetic.backbones import DEFAULT_BACKBONE, SYNTHETIC_BACKBONES, synthetic_backbone
 from groundvts.scripts.data.synthetic.grpo import GRPOBudget, grpo_finetune
 from groundvts.scripts.data.synthetic.scenes import BENCHMARK_SCENES
+from groundvts.scripts.data.synthetic.settings import knob
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uniform_1fps": {"fps": 1.0, "vts_strategy": "dense", "learned": False},
@@ -36,40 +37,35 @@ BASE_FPS = 2.0
 KEEP_RATIO = 0.5
 
 
-def _knob(default: Any, text: str) -> Any:
-    """A settings field whose `--help` line shows its default (argparse fills in `%(default)s`)."""
-    return field(default=default, metadata={"help": f"{text} (default %(default)s)"})
-
-
 @dataclass
 class SyntheticBudget(GRPOBudget):
     """Sizes and budgets of one run (defaults: the documented CPU run); each field is a `synthetic-benchmark` flag.
     The `grpo_*` fields (stage 4 after the token variant, off by default) come from `GRPOBudget`."""
 
-    seed: int = _knob(0, "seed of the data, the model initialisation and training")
+    seed: int = knob(0, "seed of the data, the model initialisation and training")
     backbone: str = field(default=DEFAULT_BACKBONE, metadata={
         "choices": tuple(SYNTHETIC_BACKBONES),
         "help": "architecture of the tiny model trained from scratch: qwen2_5_vl (GroundVTS-Q) or qwen3_vl"
                 " (GroundVTS-Q3) (default %(default)s)"})
-    num_train: int = _knob(3000, "synthetic train videos")
-    num_test: int = _knob(200, "synthetic test videos")
-    frame_side: int = _knob(56, "frame side in px")  # 4 x 4 patches of 14 px -> 4 LLM tokens per 2 frames
-    hidden: int = _knob(128, "language model hidden size")
-    layers: int = _knob(2, "language model layers")
-    vision_depth: int = _knob(1, "vision tower blocks")
-    vision_hidden: int = _knob(64, "vision tower hidden size")
-    batch_size: int = _knob(16, "per-device batch size of every stage")
-    tower_steps: int = _knob(600, "vision pre-task steps; 0 trains every weight in stage 0 instead")
-    tower_lr: float = _knob(2e-3, "vision pre-task learning rate")
-    base_steps: int = _knob(1000, "stage 0 steps (the base model's language model)")
-    base_lr: float = _knob(2e-3, "stage 0 learning rate")
+    num_train: int = knob(3000, "synthetic train videos")
+    num_test: int = knob(200, "synthetic test videos")
+    frame_side: int = knob(56, "frame side in px")  # 4 x 4 patches of 14 px -> 4 LLM tokens per 2 frames
+    hidden: int = knob(128, "language model hidden size")
+    layers: int = knob(2, "language model layers")
+    vision_depth: int = knob(1, "vision tower blocks")
+    vision_hidden: int = knob(64, "vision tower hidden size")
+    batch_size: int = knob(16, "per-device batch size of every stage")
+    tower_steps: int = knob(600, "vision pre-task steps; 0 trains every weight in stage 0 instead")
+    tower_lr: float = knob(2e-3, "vision pre-task learning rate")
+    base_steps: int = knob(1000, "stage 0 steps (the base model's language model)")
+    base_lr: float = knob(2e-3, "stage 0 learning rate")
     # At 100 steps / 1e-3, VTS kept 3 % of the target's tokens (50 % = chance): docs/synthetic_findings.md.
-    selection_steps: int = _knob(1000, "stage 1 (VTS warm-up) steps of the learned variants")
-    selection_lr: float = _knob(1e-2, "stage 1 learning rate")
-    joint_steps: int = _knob(300, "stage 2 steps on synthetic video QA (the paper's LLaVA-Video stage); 0 skips it")
-    joint_lr: float = _knob(1e-3, "stage 2 learning rate")
-    finetune_steps: int = _knob(300, "stage 3 (grounding) steps")
-    finetune_lr: float = _knob(1e-3, "stage 3 learning rate")
+    selection_steps: int = knob(1000, "stage 1 (VTS warm-up) steps of the learned variants")
+    selection_lr: float = knob(1e-2, "stage 1 learning rate")
+    joint_steps: int = knob(300, "stage 2 steps on synthetic video QA (the paper's LLaVA-Video stage); 0 skips it")
+    joint_lr: float = knob(1e-3, "stage 2 learning rate")
+    finetune_steps: int = knob(300, "stage 3 (grounding) steps")
+    finetune_lr: float = knob(1e-3, "stage 3 learning rate")
     variants: tuple[str, ...] = field(
         default=tuple(VARIANTS),
         metadata={"choices": sorted(VARIANTS), "help": "the variants to train and compare (default: all)"},

@@ -9,29 +9,27 @@ GRPO does not help, that is where to look for why.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from groundvts.scripts.data.synthetic.settings import knob
 
 # Logged per step by TRL's GRPOTrainer; what the write-up of a run needs.
 LOG_KEYS = ("reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "rewards/temporal_iou_reward/mean",
             "rewards/format_reward/mean", "completions/mean_length", "loss")
 
 
-def _knob(default: Any, text: str) -> Any:
-    return field(default=default, metadata={"help": f"{text} (default %(default)s)"})
-
-
 @dataclass
 class GRPOBudget:
     """Stage-4 settings of a synthetic run; each field is a `synthetic-benchmark` flag."""
 
-    grpo_steps: int = _knob(0, "stage 4 (GRPO) steps after the token variant's stage 3; 0 skips it")
-    grpo_lr: float = _knob(1e-4, "stage 4 learning rate (LoRA)")
-    grpo_generations: int = _knob(8, "answers sampled per prompt")
-    grpo_prompts_per_step: int = _knob(2, "prompts per optimizer step")
-    grpo_temperature: float = _knob(1.0, "sampling temperature")
-    grpo_beta: float = _knob(0.04, "KL weight to the stage-3 model")
+    grpo_steps: int = knob(0, "stage 4 (GRPO) steps after the token variant's stage 3; 0 skips it")
+    grpo_lr: float = knob(1e-4, "stage 4 learning rate (LoRA)")
+    grpo_generations: int = knob(8, "answers sampled per prompt")
+    grpo_prompts_per_step: int = knob(2, "prompts per optimizer step")
+    grpo_temperature: float = knob(1.0, "sampling temperature")
+    grpo_beta: float = knob(0.04, "KL weight to the stage-3 model")
 
 
 def grpo_finetune(
