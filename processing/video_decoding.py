@@ -21,7 +21,7 @@ Hub-facing helper: copied next to the processors by `save_pretrained`, so it imp
 """
 
 import functools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,11 +43,32 @@ class StreamIndex:
     """Where the frames of a file's first video stream are, in its own time base.
 
     `pts[i]`: presentation timestamp of frame i (increasing, one per frame); `keyframe_pts`: sorted PTS of the
-    frames a decoder can start from (the packets' keyframe flags).
+    frames a decoder can start from (the packets' keyframe flags). `from_container`: derived from the container's
+    sample table (`read_packet_stamps`) rather than read from every packet, so decoding checks it against the
+    packets it reads and raises `IndexMismatch` where they disagree.
     """
 
     pts: list[int]
     keyframe_pts: list[int]
+    from_container: bool = False
+
+
+@dataclass(frozen=True)
+class PacketStamps:
+    """The timestamps of a stream's frames, in its time base: `pts` one per frame (None where a packet has none, any
+    order), `keyframe_pts` of the keyframes, `last_duration` of the last frame shown (None if unknown), and whether
+    they come from the container's sample table (`from_container`) or from reading every packet."""
+
+    pts: list[int | None]
+    keyframe_pts: list[int]
+    last_duration: int | None
+    from_container: bool = False
+
+
+class IndexMismatch(Exception):
+    """A stream index derived from the container's sample table disagrees with the packets decoded: the frame
+    numbering (and so the frame times sampling chose from) may be off. Read the index from the packets instead
+    (`read_packet_stamps(..., container_index=False)`) and choose the frames again."""
 
 
 REMUX_ADVICE = "Remuxing it (`ffmpeg -i IN -c copy OUT.mp4`) rebuilds the index and makes it seekable."
@@ -69,15 +90,130 @@ class _SeekFailed(Exception):
         self.advice = advice
 
 
-def stream_index(stamps: Sequence[int | None], keyframe_stamps: Sequence[int]) -> StreamIndex | None:
-    """The index of a stream from its packets' PTS and keyframe PTS, or None when frames cannot be found by PTS
+def stream_index(stamps: PacketStamps) -> StreamIndex | None:
+    """The index of a stream from its frames' PTS and keyframe PTS, or None when frames cannot be found by PTS
     (a packet without PTS, two frames with one PTS, no keyframe)."""
-    if not stamps or any(pts is None for pts in stamps) or not keyframe_stamps:
+    if not stamps.pts or any(pts is None for pts in stamps.pts) or not stamps.keyframe_pts:
         return None
-    ordered = sorted(stamps)
+    ordered = sorted(stamps.pts)
     if any(later == earlier for earlier, later in zip(ordered, ordered[1:])):
         return None
-    return StreamIndex(pts=ordered, keyframe_pts=sorted(keyframe_stamps))
+    return StreamIndex(ordered, sorted(stamps.keyframe_pts), stamps.from_container)
+
+
+def read_packet_stamps(container: Any, stream: Any, container_index: bool = True) -> PacketStamps:
+    """Every frame's PTS and the keyframes' of `stream`: from the container's sample table when it lists every
+    frame and its timestamps check out (MP4/MOV; milliseconds for an hour-long file), else by reading every packet
+    (`container_index=False` forces this; it reads the whole file)."""
+    if container_index and _lists_every_frame(stream):
+        derived = _container_index_stamps(container, stream)
+        if derived is not None:
+            return derived
+        container.seek(0, stream=stream, backward=True, any_frame=False)  # the check read packets: start over
+    return _demuxed_stamps(container, stream)
+
+
+def _lists_every_frame(stream: Any) -> bool:
+    """Whether the container's index has an entry per frame (MP4/MOV sample tables; Matroska cues list keyframes
+    only, raw streams nothing). `index_entries` is PyAV 18+."""
+    entries = getattr(stream, "index_entries", None)
+    return bool(entries) and len(entries) == stream.frames
+
+
+def _demuxed_stamps(container: Any, stream: Any) -> PacketStamps:
+    stamps: list[int | None] = []
+    keyframe_stamps: list[int] = []
+    last_pts, last_duration = None, None
+    for packet in container.demux(stream):
+        if not packet.size or packet.is_discard:
+            continue
+        stamps.append(packet.pts)
+        if packet.is_keyframe and packet.pts is not None:
+            keyframe_stamps.append(packet.pts)
+        if packet.pts is not None and (last_pts is None or packet.pts >= last_pts):
+            last_pts, last_duration = packet.pts, packet.duration
+    return PacketStamps(stamps, keyframe_stamps, last_duration)
+
+
+def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:
+    """PTS derived from the container's sample table (`stream.index_entries`, PyAV 18+), or None where it cannot
+    be trusted (then every packet is read).
+
+    The table gives each frame's decoding timestamp (DTS) in decoding order and its keyframe flag, not its PTS.
+    Muxers write the DTS as the presentation times delayed by the decoder's reordering depth r (frames), so the
+    frame shown k-th has PTS = DTS[k + r]. That is checked, not assumed: the packets of the first group of pictures
+    give r and must match it, and those of the last group must match it and give the last r PTS; decoding then
+    checks every packet it reads (`IndexMismatch`). A keyframe at decoding position j is shown j-th (closed groups
+    of pictures; an open one fails the check at the seek). Tables with dropped or empty samples are not used.
+    """
+    dts, keyframes = [], []
+    for position, entry in enumerate(stream.index_entries):
+        if entry.is_discard or not entry.size:
+            return None
+        dts.append(entry.timestamp)
+        if entry.is_keyframe:
+            keyframes.append(position)
+    if not keyframes or keyframes[0] != 0 or any(later <= earlier for earlier, later in zip(dts, dts[1:])):
+        return None
+    total = len(dts)
+    head_end = keyframes[1] if len(keyframes) > 1 else total
+    head = _packets_from(container, stream, dts, 0, head_end)
+    if head is None:
+        return None
+    if head_end == total:  # one group of pictures: the packets read are the whole stream, exact
+        head_pts = [pts for pts, _ in head]
+        return PacketStamps(head_pts, [head_pts[j] for j in keyframes], max(head)[1])
+    first = min(pts for pts, _ in head)
+    delay = bisect_left(dts, first)
+    if delay >= total or dts[delay] != first:
+        return None
+    shown = dts[delay:]  # PTS of the frames shown 0 .. total - delay - 1
+    if sorted(pts for pts, _ in head) != shown[: len(head)]:
+        return None
+    tail_start = keyframes[-1]
+    if tail_start >= len(shown):
+        return None
+    try:
+        container.seek(shown[tail_start], stream=stream, backward=True, any_frame=False)
+    except Exception:  # av.FFmpegError: a container that cannot seek is read packet by packet
+        return None
+    tail = _packets_from(container, stream, dts, tail_start, total)
+    if tail is None:
+        return None
+    tail_pts = sorted(pts for pts, _ in tail)
+    known = len(shown) - tail_start
+    # The last keyframe must be shown where its decoding position says (else the groups of pictures are open).
+    if tail_pts[:known] != shown[tail_start:] or tail[0][0] != shown[tail_start]:
+        return None
+    pts = shown + tail_pts[known:]
+    last_duration = max(tail)[1]
+    return PacketStamps(pts, [pts[j] for j in keyframes], last_duration, from_container=True)
+
+
+def _packets_from(container: Any, stream: Any, dts: list[int], start: int, end: int) -> list[tuple[int, int]] | None:
+    """(PTS, duration) of the packets at decoding positions start .. end - 1, read from the current position (the
+    start of the file, or a seek to the keyframe at `start`, which may land on an earlier keyframe), or None when
+    they are not where the table says."""
+    found: list[tuple[int, int]] = []
+    position = None
+    for packet in container.demux(stream):
+        if not packet.size or packet.is_discard:
+            continue
+        if position is None:
+            if packet.dts is None or packet.dts > dts[start]:
+                return None
+            if packet.dts < dts[start]:
+                continue
+            if not packet.is_keyframe:
+                return None
+            position = start
+        if packet.pts is None or packet.dts != dts[position]:
+            return None
+        found.append((packet.pts, packet.duration or 0))
+        position += 1
+        if position == end:
+            return found
+    return None
 
 
 @functools.cache
@@ -152,6 +288,8 @@ def decode_frames(
             try:
                 _decode_by_seeking(path, out, index, threads, skip_nonref)
             except _SeekFailed as failure:
+                if index.from_container:  # the derived index may be what is wrong: the caller rereads it first
+                    raise IndexMismatch(f"Video file '{path}': {failure}") from failure
                 logger.warning(
                     f"Could not seek in video file '{path}': {failure}. Decoding it from the start instead: exact"
                     f" frames, but the time grows with the video's length. {failure.advice}"
@@ -228,6 +366,7 @@ def _decode_by_seeking(
     if out.wanted[-1] >= len(index.pts):
         raise _SeekFailed(f"frame {out.wanted[-1]} is past the {len(index.pts)} frames of its index")
     wanted_pts = {index.pts[i] for i in out.wanted} if skip_nonref else None
+    known_pts = frozenset(index.pts) if index.from_container else None
     container, stream = _open_video(path, threads)
     with container:
         frames: Iterator[Any] | None = None
@@ -248,7 +387,7 @@ def _decode_by_seeking(
                     container.seek(keyframe, stream=stream, backward=True, any_frame=False)
                 except av.FFmpegError as err:
                     raise _SeekFailed(f"the container refused a seek to the keyframe at PTS {keyframe} ({err})") from err
-                frames, landing = _frames_for(container, stream, wanted_pts), keyframe
+                frames, landing = _frames_for(container, stream, wanted_pts, known_pts), keyframe
             for frame in frames:
                 pts = frame.pts
                 if pts is None:
@@ -292,13 +431,18 @@ def _is_intra(frame: Any) -> bool:
     return getattr(kind, "name", None) == "I" or getattr(kind, "value", kind) == 1
 
 
-def _frames_for(container: Any, stream: Any, wanted_pts: set[int] | None) -> Iterator[Any]:
+def _frames_for(
+    container: Any, stream: Any, wanted_pts: set[int] | None, known_pts: frozenset[int] | None = None
+) -> Iterator[Any]:
     """Decoded frames from the current position on, in presentation order. Packets of non-reference frames (B-frames
     that no other frame uses) are skipped unless their PTS is in `wanted_pts` (None: none skipped): no other frame
     depends on them, so this cuts the decoding between a keyframe and a kept frame without changing a pixel. The
-    setting is read per packet, by frame-threaded decoders too (FFmpeg copies it when a packet is submitted)."""
+    setting is read per packet, by frame-threaded decoders too (FFmpeg copies it when a packet is submitted).
+    `known_pts`: the PTS of a derived index, which every packet read must have (else `IndexMismatch`)."""
     codec = stream.codec_context
     for packet in container.demux(stream):
+        if known_pts is not None and packet.size and packet.pts not in known_pts:
+            raise _SeekFailed(f"a packet has PTS {packet.pts}, which its index does not list")
         if wanted_pts is not None:
             codec.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
         yield from codec.decode(packet)

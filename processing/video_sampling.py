@@ -31,7 +31,7 @@ from transformers.utils import logging
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
 from .input_checks import check_positive
-from .video_decoding import StreamIndex, decode_frames, resolve_backend, stream_index
+from .video_decoding import IndexMismatch, StreamIndex, decode_frames, read_packet_stamps, resolve_backend, stream_index
 
 
 logger = logging.get_logger(__name__)
@@ -364,12 +364,13 @@ class VideoFileInfo:
     stream_index: StreamIndex | None = field(default=None, repr=False, compare=False)
 
 
-def read_video_info(path: str) -> VideoFileInfo:
+def read_video_info(path: str, container_index: bool = True) -> VideoFileInfo:
     """Frame count, rate, size, duration and (for variable-rate files) every frame's presentation time.
 
-    Times are PTS × time_base of the stream's packets in presentation order, the first frame at 0. A file whose
-    frames all sit within half a frame of index / fps counts as constant-rate (`frame_times` None) and keeps its
-    stated rate. Errors name the file.
+    Times are PTS × time_base of the stream's frames in presentation order, the first frame at 0, derived from the
+    container's sample table where it can be (MP4/MOV, checked; `container_index=False` reads every packet
+    instead, see `video_decoding.read_packet_stamps`). A file whose frames all sit within half a frame of
+    index / fps counts as constant-rate (`frame_times` None) and keeps its stated rate. Errors name the file.
     """
     try:
         import av
@@ -383,17 +384,8 @@ def read_video_info(path: str) -> VideoFileInfo:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
             header_frames, time_base = stream.frames, stream.time_base
-            stamps: list[int | None] = []
-            keyframe_stamps: list[int] = []
-            last_pts, last_duration = None, None
-            for packet in container.demux(stream):
-                if not packet.size or packet.is_discard:
-                    continue
-                stamps.append(packet.pts)
-                if packet.is_keyframe and packet.pts is not None:
-                    keyframe_stamps.append(packet.pts)
-                if packet.pts is not None and (last_pts is None or packet.pts >= last_pts):
-                    last_pts, last_duration = packet.pts, packet.duration
+            packets = read_packet_stamps(container, stream, container_index)
+            stamps, last_duration = packets.pts, packets.last_duration
             width, height = stream.width, stream.height
     except av.FFmpegError as err:
         raise ValueError(f"Could not read video file '{path}' (corrupt or not a video?): {err}") from err
@@ -402,7 +394,7 @@ def read_video_info(path: str) -> VideoFileInfo:
     if num_frames == 0:
         raise ValueError(f"Video file '{path}' has zero frames.")
     frame_times = _presentation_times(stamps, time_base, num_frames, path)
-    index = stream_index(stamps, keyframe_stamps) if frame_times is not None else None
+    index = stream_index(packets) if frame_times is not None else None
     fps = float(rate) if rate and float(rate) > 0 else None
     if frame_times is not None and (fps is None or not _fits_constant_rate(frame_times, fps)):
         last = float(last_duration * time_base) if last_duration and time_base else (1 / fps if fps else None)
@@ -451,8 +443,17 @@ def _sample_file(
 ) -> tuple[Any, SampledVideoMetadata]:
     if "://" not in path and not os.path.isfile(path):
         raise FileNotFoundError(f"Video file not found: '{path}'. Check the path (relative to {os.getcwd()}).")
-    info = read_video_info(path)
     backend = resolve_backend(backend)
+    try:
+        return _sample_with_index(path, choose_indices, backend, read_video_info(path))
+    except IndexMismatch as mismatch:
+        _warn_index_mismatch(path, mismatch)
+        return _sample_with_index(path, choose_indices, backend, read_video_info(path, container_index=False))
+
+
+def _sample_with_index(
+    path: str, choose_indices: IndexChooser | None, backend: str, info: VideoFileInfo
+) -> tuple[Any, SampledVideoMetadata]:
     metadata = SampledVideoMetadata(
         total_num_frames=info.num_frames,
         fps=info.fps,
@@ -467,7 +468,19 @@ def _sample_file(
     return frames, metadata
 
 
+def _warn_index_mismatch(path: str, mismatch: IndexMismatch) -> None:
+    logger.warning(
+        f"The sample table of video file '{path}' did not match its packets ({mismatch.__cause__ or mismatch});"
+        " reading every packet's timestamps instead and choosing the frames again (slower for long videos,"
+        " same result as for a file without a usable table)."
+    )
+
+
 def decode_video_frames(path: str, indices: Sequence[int], backend: str | None = None) -> np.ndarray:
     """Decode the frames at `indices` (repeats allowed) of the video at `path`, seeking to each (see
     `video_decoding`)."""
-    return decode_frames(path, indices, read_video_info(path).stream_index, backend)
+    try:
+        return decode_frames(path, indices, read_video_info(path).stream_index, backend)
+    except IndexMismatch as mismatch:
+        _warn_index_mismatch(path, mismatch)
+        return decode_frames(path, indices, read_video_info(path, container_index=False).stream_index, backend)

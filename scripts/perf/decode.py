@@ -9,6 +9,8 @@ timestamps (`read_video_info`, which every method runs):
   (one decoder thread: PyAV's slice threading does nothing for one-slice frames);
 - `seek`: the new path as shipped (`video_decoding`, PyAV seeking to the keyframe before each kept frame, skipping
   non-reference frames it does not keep, FFmpeg's frame threading);
+- `seek-packet-index`: the same, the timestamps read from every packet (the whole file) instead of derived from the
+  container's sample table (MP4), as before the table was used;
 - `seek-1thread`: the same with one decoder thread (like `sequential`);
 - `seek-no-skip`: one thread, non-reference frames decoded too (the plain seek, to show what skipping saves);
 - `torchcodec`: torchcodec's exact-seek decoder (its default: one FFmpeg thread), when it is installed and works.
@@ -41,8 +43,13 @@ from groundvts.processing.video_decoding import torchcodec_available
 from groundvts.scripts.perf.harness import VariantFailedError, write_report
 
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720)}
-METHODS = ("sequential", "seek", "seek-1thread", "seek-no-skip", "torchcodec")
-SEEK_OPTIONS = {"seek": {}, "seek-1thread": {"threads": 1}, "seek-no-skip": {"threads": 1, "skip_nonref": False}}
+METHODS = ("sequential", "seek", "seek-packet-index", "seek-1thread", "seek-no-skip", "torchcodec")
+SEEK_OPTIONS = {
+    "seek": {}, "seek-packet-index": {}, "seek-1thread": {"threads": 1},
+    "seek-no-skip": {"threads": 1, "skip_nonref": False},
+}
+# How each method reads the frame timestamps (`read_video_info` options): all but one use the shipped default.
+INDEX_OPTIONS = {"seek-packet-index": {"container_index": False}}
 CHILD_MODULE = "groundvts.scripts.perf._decode_child"
 VIDEO_FPS = 30.0
 
@@ -167,7 +174,7 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
     for _ in range(repeats):
         decoded[0] = 0
         start = time.perf_counter()
-        info = read_video_info(path)
+        info = read_video_info(path, **INDEX_OPTIONS.get(method, {}))
         info_seconds = time.perf_counter() - start
         indices = uniform_step_indices(info.num_frames, frames)
         if method == "sequential":
@@ -241,6 +248,7 @@ def summarize(
     header = ["res", "GOP", "min", "video", "frames"] + [f"{m} s" for m in methods]
     if {"sequential", "seek"} <= set(methods):
         header.append("speed-up")
+    header += [f"{m} index s" for m in methods if m in ("seek", "seek-packet-index")]
     header += [f"{m} decoded" for m in seek_methods]
     header += [f"{m} peak MB" for m in methods] + ["same frames"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -250,6 +258,7 @@ def summarize(
         cells += [f"{row[m]['seconds']:.2f}" for m in methods]
         if {"sequential", "seek"} <= set(methods):
             cells.append(f"{row['sequential']['seconds'] / row['seek']['seconds']:.1f}x")
+        cells += [f"{row[m]['index_seconds']:.3f}" for m in methods if m in ("seek", "seek-packet-index")]
         cells += [str(row[m]["decoded"]) for m in seek_methods]
         cells += [f"{row[m]['peak_mb']:.0f}" for m in methods]
         cells.append("yes" if all(row["same_frames"].values()) else "NO")

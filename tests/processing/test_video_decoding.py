@@ -95,9 +95,96 @@ def test_processor_sampling_keeps_indices_and_pixels(gop_videos, name, monkeypat
         assert len(set(indices)) == 16 and indices != [k * len(VFR_TIMES) // 16 for k in range(16)]
 
 
+def no_reading_every_packet(monkeypatch):
+    def fail(container, stream):
+        raise AssertionError("every packet was read")
+
+    monkeypatch.setattr(video_decoding, "_demuxed_stamps", fail)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_the_sample_table_gives_the_timestamps_every_packet_gives(gop_videos, name, monkeypatch):
+    """MP4: every frame's PTS, the keyframes', the frame times and the duration come from the container's sample
+    table plus the first and last groups of pictures, equal to reading every packet, B-frames and variable rate
+    included."""
+    path = gop_videos[name]
+    exact = read_video_info(path, container_index=False)
+    no_reading_every_packet(monkeypatch)
+    derived = read_video_info(path)
+    assert derived.stream_index.from_container and not exact.stream_index.from_container
+    assert derived.stream_index.pts == exact.stream_index.pts
+    assert derived.stream_index.keyframe_pts == exact.stream_index.keyframe_pts
+    assert derived == exact  # frame count, rate, size, duration, frame times
+
+
+def test_the_sample_table_is_read_without_reading_the_file(tmp_path, monkeypatch):
+    """A long file: the packets read are its first and last groups of pictures, not its length; variable rate
+    without B-frames too (there the PTS are the DTS)."""
+    times = [k / 30 + (0.02 if k % 3 else 0.0) for k in range(3000)]  # 0.6 frame off the grid: variable rate
+    paths = [
+        str(write_gop_video(tmp_path / "long.mp4", 3000, 30.0, gop=30)),
+        str(write_gop_video(tmp_path / "vfr_no_b.mp4", 3000, 30.0, gop=30, b_frames=0, frame_times=times)),
+    ]
+    exact = [read_video_info(path, container_index=False) for path in paths]
+    assert exact[1].frame_times is not None  # variable rate
+    packets_from, read = video_decoding._packets_from, []
+
+    def counted(*args):
+        found = packets_from(*args)
+        read.append(len(found or ()))
+        return found
+
+    monkeypatch.setattr(video_decoding, "_packets_from", counted)
+    no_reading_every_packet(monkeypatch)
+    for path, reference in zip(paths, exact):
+        read.clear()
+        derived = read_video_info(path)
+        assert derived == reference and derived.stream_index.pts == reference.stream_index.pts
+        assert sum(read) == 60  # two groups of pictures of 30 frames
+
+
+def lying_sample_table(monkeypatch, shift_from: int) -> None:
+    """The sample table's PTS moved by one tick from frame `shift_from` on (what a table that is not the packets'
+    would give)."""
+    derive = video_decoding._container_index_stamps
+
+    def lying(container, stream):
+        stamps = derive(container, stream)
+        moved = [pts + (1 if pts >= stamps.pts[shift_from] else 0) for pts in stamps.pts]
+        return replace(stamps, pts=moved, keyframe_pts=[moved[stamps.pts.index(k)] for k in stamps.keyframe_pts])
+
+    monkeypatch.setattr(video_decoding, "_container_index_stamps", lying)
+
+
+def test_a_sample_table_that_disagrees_with_the_packets_is_replaced_with_a_warning(gop_videos, monkeypatch, caplog):
+    """Decoding checks a derived index against every packet it reads: a mismatch raises `IndexMismatch`; the
+    processors and `decode_video_frames` then read every packet's timestamps, choose the frames again, and give the
+    sequential frames and the true times."""
+    path = gop_videos["vfr"]
+    exact_frames, exact_metadata = prepare_videos(path, choose_indices=chooser(16), backend="pyav")
+    lying_sample_table(monkeypatch, shift_from=45)
+    lying = read_video_info(path).stream_index
+    assert lying.from_container and lying.pts != read_video_info(path, container_index=False).stream_index.pts
+    with pytest.raises(video_decoding.IndexMismatch, match=r"vfr\.mp4"):
+        decode_frames(path, [3, 60], lying, "pyav")
+    no_sequential_decoding(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        frames, metadata = prepare_videos(path, choose_indices=chooser(16), backend="pyav")
+    assert metadata[0].frames_indices == exact_metadata[0].frames_indices
+    assert metadata[0].timestamps == exact_metadata[0].timestamps
+    assert np.array_equal(frames[0], exact_frames[0])
+    (warning,) = [r.message for r in caplog.records]
+    assert "sample table of video file" in warning and "vfr.mp4" in warning and "choosing the frames again" in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        frames = decode_video_frames(path, [3, 60, 61], backend="pyav")
+    assert np.array_equal(frames, sequential_reference(path, [3, 60, 61]))
+    assert len(caplog.records) == 1
+
+
 def test_a_broken_index_falls_back_to_sequential_with_a_warning(gop_videos, caplog):
     path = gop_videos["cfr_30"]
-    index = read_video_info(path).stream_index
+    index = read_video_info(path, container_index=False).stream_index  # read from every packet: trusted as is
     indices = [3, 40, 41, 89]
     reference = sequential_reference(path, indices)
     # Indexes that lie, and what the warning must say happened: every frame a keyframe (the seek lands on the real
@@ -127,6 +214,8 @@ def test_an_open_gop_file_seeks_to_its_recovery_points_exactly(tmp_path, monkeyp
     path = str(write_gop_video(tmp_path / "open_gop.mp4", 120, 30.0, gop=30, open_gop=True))
     index = read_video_info(path).stream_index
     assert len(index.keyframe_pts) == 4
+    # Its keyframes are not shown where their decoding position says: the sample table is not used for them.
+    assert not index.from_container
     indices = [0, 28, 29, 30, 31, 58, 59, 60, 61, 119]  # each GOP's leading B-frames, its I-frame, the one after
     reference = sequential_reference(path, indices)
     no_sequential_decoding(monkeypatch)
@@ -150,14 +239,14 @@ def test_an_i_frame_the_decoder_cannot_start_from_is_named_in_the_warning(gop_vi
     keyframe_at = read_video_info(path).stream_index.keyframe_pts[1]
     frames_for = video_decoding._frames_for
 
-    def open_gop_frames(container, stream, wanted_pts):
-        for frame in frames_for(container, stream, wanted_pts):
+    def open_gop_frames(container, stream, *args):
+        for frame in frames_for(container, stream, *args):
             yield _NotAKeyframe(frame) if frame.pts == keyframe_at else frame
 
     monkeypatch.setattr(video_decoding, "_frames_for", open_gop_frames)
     indices = [3, 40, 89]
     with caplog.at_level(logging.WARNING):
-        frames = decode_frames(path, indices, read_video_info(path).stream_index, "pyav")
+        frames = decode_frames(path, indices, read_video_info(path, container_index=False).stream_index, "pyav")
     assert np.array_equal(frames, sequential_reference(path, indices))
     (warning,) = [r.message for r in caplog.records]
     assert f"flags as a keyframe (PTS {keyframe_at}) is an I-frame the decoder cannot start from" in warning
@@ -178,8 +267,8 @@ def test_skipping_non_reference_frames_keeps_the_pixels(gop_videos, monkeypatch)
     reference = sequential_reference(path, indices)
     frames_for, decoded = video_decoding._frames_for, []
 
-    def counted(container, stream, wanted_pts):
-        for frame in frames_for(container, stream, wanted_pts):
+    def counted(container, stream, *args):
+        for frame in frames_for(container, stream, *args):
             decoded.append(frame.pts)
             yield frame
 
