@@ -2,7 +2,9 @@
 
 Frame `i` of a file is its i-th frame in presentation order, the numbering of `video_sampling` (frame times,
 `frames_indices`) and of a sequential decode. `StreamIndex` tells each frame's presentation timestamp (PTS) and the
-keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with it `decode_frames`
+keyframes' PTS (`read_packet_stamps`, through `video_sampling.read_video_info`): derived from an MP4/MOV sample table
+in milliseconds where it checks out, else read from every packet (which reads the whole file); with it
+`decode_frames`
 
 - with PyAV (default): sorts the wanted frames, seeks to the keyframe at or before each one unless it is already
   decoding that group of pictures, and decodes forward to the frame with that PTS, skipping the non-reference
@@ -14,7 +16,10 @@ keyframes' PTS, read from the packets by `video_sampling.read_video_info`; with 
 
 A seek that does not land where the index says (a broken index), on a frame the decoder cannot start from (an
 open-GOP I-frame without a recovery point), or a stream whose packets carry no timestamps, falls back to decoding
-from the start with a warning that says which and how to make the file seekable: slower, never a wrong frame.
+from the start with a warning that says which and how to make the file seekable: slower, never a wrong frame. With an
+index derived from the sample table, any such disagreement (or a packet whose PTS it does not list) raises
+`IndexMismatch` instead: the frame times the caller sampled with may be off too, so it rereads the index from the
+packets and chooses again (`video_sampling` does).
 Other backend names go to transformers' `load_video` (sequential).
 
 Hub-facing helper: copied next to the processors by `save_pretrained`, so it imports nothing from `groundvts`.
@@ -252,7 +257,7 @@ def decode_frames(
     """RGB frames (len(indices), H, W, 3) uint8 at `indices` (repeats allowed, any order) of the video at `path`.
 
     `index` comes from `video_sampling.read_video_info`; None (a stream without timestamps) decodes sequentially
-    with a warning. `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per
+    with a warning; a derived index (`from_container`) that disagrees with the packets raises `IndexMismatch`. `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per
     core the process may use), 1 for one; `skip_nonref=False` decodes the non-reference frames on the way too (for
     comparison: the same frames, slower). Errors name the file.
     """

@@ -143,6 +143,26 @@ def test_the_sample_table_is_read_without_reading_the_file(tmp_path, monkeypatch
         assert sum(read) == 60  # two groups of pictures of 30 frames
 
 
+def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tmp_path):
+    """A file cut mid-way through a group of pictures (its first sample is not a keyframe), Matroska (cues list
+    keyframes only) and PyAV before 18 (no `index_entries`): every packet is read, as before."""
+    import av
+
+    cut, mkv = tmp_path / "cut.mp4", tmp_path / "cfr.mkv"
+    with av.open(gop_videos["cfr_30"]) as source, av.open(str(cut), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for position, packet in enumerate(p for p in source.demux(source.streams.video[0]) if p.size):
+            if position >= 10:
+                packet.stream = stream
+                target.mux(packet)
+    write_gop_video(mkv, 90, 30.0, gop=30)
+    for path in (str(cut), str(mkv)):
+        info, packets_read = read_video_info(path), read_video_info(path, container_index=False)
+        assert info == packets_read and info.stream_index == packets_read.stream_index
+        assert info.stream_index is None or not info.stream_index.from_container
+    assert not video_decoding._lists_every_frame(types.SimpleNamespace(frames=90))  # PyAV < 18
+
+
 def lying_sample_table(monkeypatch, shift_from: int) -> None:
     """The sample table's PTS moved by one tick from frame `shift_from` on (what a table that is not the packets'
     would give)."""
