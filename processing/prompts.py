@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from .input_checks import check_query
@@ -165,6 +165,15 @@ def task_prompt(query: str, task: PromptTask, options: Sequence[str] | None = No
 def _video_block(video: str | None) -> dict[str, Any]:
     # Without a path the processor call supplies the video; with one, the chat template may load it itself.
     return {"type": "video", "video": video} if video is not None else {"type": "video"}
+
+
+def message_text(message: Any) -> str:
+    """The text of one chat turn: its `content` string, or its text blocks joined by spaces (other blocks, such as
+    videos, have none)."""
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if isinstance(content, list):
+        return " ".join(str(block.get("text") or "") for block in content if isinstance(block, Mapping))
+    return str(content or "")
 
 
 def user_turn(text: str, video: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from groundvts.processing.parsing import parse_hd_answer, parse_mr_answer, temporal_iou
-from groundvts.processing.prompts import HD_CLIP_SECONDS
+from groundvts.processing.prompts import HD_CLIP_SECONDS, message_text
 
 __all__ = ["completion_text", "temporal_iou_reward", "format_reward", "highlight_reward", "GROUNDING_REWARDS"]
 
@@ -33,10 +33,7 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, str):
         return completion
     if isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
-        content = completion[-1].get("content")
-        if isinstance(content, list):  # structured content blocks
-            return " ".join(str(block.get("text") or "") for block in content if isinstance(block, dict))
-        return str(content or "")
+        return message_text(completion[-1])
     raise TypeError(f"a completion is a string or a list of messages, got {type(completion).__name__}")
 
 

@@ -245,22 +245,35 @@ def resolve_backend(backend: str | None) -> str:
     return backend
 
 
+def default_decoder_threads() -> int:
+    """1 inside a PyTorch DataLoader worker (the workers already decode in parallel: FFmpeg's choice in each would
+    start cores + 1 threads per worker), else 0 (FFmpeg's choice)."""
+    try:
+        from torch.utils.data import get_worker_info
+    except ImportError:
+        return 0
+    return 1 if get_worker_info() is not None else 0
+
+
 def decode_frames(
     path: str,
     indices: Sequence[int],
     index: StreamIndex | None,
     backend: str | None = None,
     *,
-    threads: int = 0,
+    threads: int | None = None,
     skip_nonref: bool = True,
 ) -> np.ndarray:
     """RGB frames (len(indices), H, W, 3) uint8 at `indices` (repeats allowed, any order) of the video at `path`.
 
     `index` comes from `video_sampling.read_video_info`; None (a stream without timestamps) decodes sequentially
-    with a warning; a derived index (`from_container`) that disagrees with the packets raises `IndexMismatch`. `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per
-    core the process may use), 1 for one; `skip_nonref=False` decodes the non-reference frames on the way too (for
-    comparison: the same frames, slower). Errors name the file.
+    with a warning; a derived index (`from_container`) that disagrees with the packets raises `IndexMismatch`.
+    `threads` (PyAV only): decoder threads, 0 for FFmpeg's choice (frame threading, one thread per core the process
+    may use), 1 for one, None for `default_decoder_threads()`; `skip_nonref=False` decodes the non-reference frames
+    on the way too (for comparison: the same frames, slower). Errors name the file.
     """
+    if threads is None:
+        threads = default_decoder_threads()
     if threads < 0:
         raise ValueError(f"threads must be >= 0 (0: FFmpeg's choice), got {threads} for '{path}'")
     backend = resolve_backend(backend)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from groundvts.processing.annotations import read_text, text_lines
+from groundvts.processing.prompts import message_text
 
 __all__ = [
     "VIDEO_CHECKS", "BadRecord", "read_records", "record_problem", "video_problem", "check_records", "summarize",
@@ -71,13 +72,6 @@ def _blocks(message: Mapping[str, Any]) -> list[Any]:
     return content if isinstance(content, list) else []
 
 
-def _text_of(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    return " ".join(str(b.get("text") or "") for b in _blocks(message) if isinstance(b, Mapping))
-
-
 def record_problem(record: Any) -> str | None:
     """Why `record` cannot be trained on (structure only; videos are `video_problem`'s), or None."""
     if not isinstance(record, Mapping):
@@ -99,7 +93,7 @@ def record_problem(record: Any) -> str | None:
             "video block where each video goes (structured content: [{'type': 'video'}, {'type': 'text', ...}])"
         )
     last = messages[-1]
-    if last.get("role") != "assistant" or not _text_of(last).strip():
+    if last.get("role") != "assistant" or not message_text(last).strip():
         return "no answer: the last turn must be a non-empty assistant turn (what the model learns to say)"
     return None
 

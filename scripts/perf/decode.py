@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from typing import Any
 from groundvts.processing.tiny import GOP_VIDEO_PERIOD, write_gop_video
 from groundvts.processing.video_decoding import torchcodec_available
 from groundvts.scripts.perf.harness import VariantFailedError, write_report
+from groundvts.scripts.perf.host_memory import HostMemoryPeak
 
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720)}
 METHODS = ("sequential", "seek", "seek-packet-index", "seek-1thread", "seek-no-skip", "torchcodec")
@@ -169,7 +169,8 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
             yield frame
 
     video_decoding._frames_for = counted_frames
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    host_memory = HostMemoryPeak()
+    host_memory.start()
     best, checksum, info_seconds = float("inf"), None, None
     for _ in range(repeats):
         decoded[0] = 0
@@ -187,7 +188,7 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
         best = min(best, time.perf_counter() - start)
         checksum = hashlib.sha1(np.ascontiguousarray(kept)).hexdigest()  # hashes the buffer: no copy to count
         del kept
-    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024  # ru_maxrss is in KiB
+    peak_mb = host_memory.growth() / 2**20
     return {"seconds": best, "index_seconds": info_seconds, "peak_mb": peak_mb, "checksum": checksum,
             "num_frames": info.num_frames, "decoded": decoded[0] if method in SEEK_OPTIONS else None}
 

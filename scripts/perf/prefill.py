@@ -15,7 +15,6 @@ temporal patch and DeepStack features, which follow the kept tokens. The presets
 from __future__ import annotations
 
 import math
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from groundvts.hub_configs.backbones import BACKBONES
+from groundvts.scripts.perf.host_memory import HostMemoryPeak
 
 if TYPE_CHECKING:  # the harness imports this module (for the presets), so only for the annotations
     from groundvts.scripts.perf.harness import PerfSettings
@@ -281,7 +281,8 @@ def run_variant(
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     cuda_before = torch.cuda.memory_allocated() if device == "cuda" else 0
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    host_memory = HostMemoryPeak()
+    host_memory.start()
     strategy, rho, mask_only = VARIANTS[name]
     model.config.vts_strategy = strategy
     if rho is not None:
@@ -304,7 +305,7 @@ def run_variant(
         sync()
         times.append(time.perf_counter() - start)
     peak = (torch.cuda.max_memory_allocated() - cuda_before if device == "cuda"
-            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024)
+            else host_memory.growth())
 
     vts_times = []
     query = torch.randn(1, preset["hidden"], dtype=dtype, device=device)

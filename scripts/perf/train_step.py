@@ -10,7 +10,6 @@ the language-model part of a step. `perf.harness` runs each variant in its own p
 
 from __future__ import annotations
 
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from groundvts.scripts.perf.host_memory import HostMemoryPeak
 from groundvts.scripts.perf.prefill import BUILDERS, token_counts
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     cuda_before = torch.cuda.memory_allocated() if device == "cuda" else 0
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    host_memory = HostMemoryPeak()
+    host_memory.start()
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step() -> tuple[float, int]:
@@ -81,7 +82,7 @@ def run_variant(name: str, preset: dict, repeats: int, dtype: torch.dtype, devic
         sync()
         times.append(time.perf_counter() - start)
     peak = (torch.cuda.max_memory_allocated() - cuda_before if device == "cuda"
-            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024)
+            else host_memory.growth())
     return {
         "variant": name,
         "llm_tokens": llm_tokens,

@@ -310,6 +310,25 @@ def test_skipping_non_reference_frames_keeps_the_pixels(gop_videos, monkeypatch)
         decode_frames(path, indices, index, "pyav", threads=-1)
 
 
+class _ThreadsInWorker:
+    """A dataset whose items are the decoder threads `decode_frames` would pick where the item is loaded."""
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, item):
+        return video_decoding.default_decoder_threads()
+
+
+def test_dataloader_workers_decode_with_one_thread_each():
+    """FFmpeg's own choice (cores + 1 frame threads) in every DataLoader worker would oversubscribe the cores."""
+    from torch.utils.data import DataLoader
+
+    assert video_decoding.default_decoder_threads() == 0  # the main process: FFmpeg's choice
+    (in_worker,) = DataLoader(_ThreadsInWorker(), num_workers=1, batch_size=None)
+    assert in_worker == 1
+
+
 def test_a_stream_without_timestamps_says_so_and_decodes_sequentially(gop_videos, tmp_path, caplog):
     import av
 
