@@ -31,7 +31,15 @@ from transformers.utils import logging
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
 from .input_checks import check_positive
-from .video_decoding import IndexMismatch, StreamIndex, decode_frames, read_packet_stamps, resolve_backend, stream_index
+from .video_decoding import (
+    START_ADVICE,
+    IndexMismatch,
+    StreamIndex,
+    decode_frames,
+    read_packet_stamps,
+    resolve_backend,
+    stream_index,
+)
 
 
 logger = logging.get_logger(__name__)
@@ -389,6 +397,12 @@ def read_video_info(path: str, container_index: bool = True) -> VideoFileInfo:
             width, height = stream.width, stream.height
     except av.FFmpegError as err:
         raise ValueError(f"Could not read video file '{path}' (corrupt or not a video?): {err}") from err
+    if packets.before_first_keyframe:
+        raise ValueError(
+            f"Video file '{path}' starts {packets.before_first_keyframe} frames before its first keyframe (it was cut"
+            " without re-encoding): decoders cannot show those frames, so its frame count and times would be wrong."
+            f" {START_ADVICE}"
+        )
     # Some containers do not store a frame count: the packets tell it.
     num_frames = int(header_frames or len(stamps))
     if num_frames == 0:

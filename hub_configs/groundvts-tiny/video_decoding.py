@@ -68,6 +68,8 @@ class PacketStamps:
     keyframe_pts: list[int]
     last_duration: int | None
     from_container: bool = False
+    # Frames before the first keyframe in decoding order (a cut without re-encoding): no decoder can show them.
+    before_first_keyframe: int = 0
 
 
 class IndexMismatch(Exception):
@@ -128,16 +130,20 @@ def _lists_every_frame(stream: Any) -> bool:
 def _demuxed_stamps(container: Any, stream: Any) -> PacketStamps:
     stamps: list[int | None] = []
     keyframe_stamps: list[int] = []
-    last_pts, last_duration = None, None
+    last_pts, last_duration, before_first_keyframe = None, None, 0
     for packet in container.demux(stream):
         if not packet.size or packet.is_discard:
             continue
         stamps.append(packet.pts)
         if packet.is_keyframe and packet.pts is not None:
             keyframe_stamps.append(packet.pts)
+        elif not keyframe_stamps:
+            before_first_keyframe += 1
         if packet.pts is not None and (last_pts is None or packet.pts >= last_pts):
             last_pts, last_duration = packet.pts, packet.duration
-    return PacketStamps(stamps, keyframe_stamps, last_duration)
+    if not keyframe_stamps:  # no keyframe flags at all: nothing says which frames cannot be decoded
+        before_first_keyframe = 0
+    return PacketStamps(stamps, keyframe_stamps, last_duration, before_first_keyframe=before_first_keyframe)
 
 
 def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:

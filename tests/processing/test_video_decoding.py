@@ -144,8 +144,9 @@ def test_the_sample_table_is_read_without_reading_the_file(tmp_path, monkeypatch
 
 
 def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tmp_path):
-    """A file cut mid-way through a group of pictures (its first sample is not a keyframe), Matroska (cues list
-    keyframes only) and PyAV before 18 (no `index_entries`): every packet is read, as before."""
+    """Matroska (cues list keyframes only) and PyAV before 18 (no `index_entries`): every packet is read, as before.
+    A file cut mid-way through a group of pictures (its first frames come before any keyframe, so no decoder shows
+    them and the frame count and times of its header are not the decoded ones) is refused with what to do."""
     import av
 
     cut, mkv = tmp_path / "cut.mp4", tmp_path / "cfr.mkv"
@@ -156,10 +157,14 @@ def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tm
                 packet.stream = stream
                 target.mux(packet)
     write_gop_video(mkv, 90, 30.0, gop=30)
-    for path in (str(cut), str(mkv)):
-        info, packets_read = read_video_info(path), read_video_info(path, container_index=False)
-        assert info == packets_read and info.stream_index == packets_read.stream_index
-        assert info.stream_index is None or not info.stream_index.from_container
+    info, packets_read = read_video_info(str(mkv)), read_video_info(str(mkv), container_index=False)
+    assert info == packets_read and info.stream_index == packets_read.stream_index
+    assert not info.stream_index.from_container
+    for container_index in (True, False):
+        with pytest.raises(ValueError, match=r"cut\.mp4' starts \d+ frames before its first keyframe.*Re-encoding"):
+            read_video_info(str(cut), container_index=container_index)
+    with pytest.raises(ValueError, match="before its first keyframe"):
+        prepare_videos(str(cut), choose_indices=chooser(4), backend="pyav")
     assert not video_decoding._lists_every_frame(types.SimpleNamespace(frames=90))  # PyAV < 18
 
 
