@@ -56,6 +56,9 @@ class StreamIndex:
     pts: list[int]
     keyframe_pts: list[int]
     from_container: bool = False
+    # The frames before the first keyframe listed decode from a keyframe the edit list hides (a trim made without
+    # re-encoding, `ffmpeg -ss T -i IN -c copy`): decoding from the start shows frame 0 first.
+    hidden_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class PacketStamps:
     from_container: bool = False
     # Frames before the first keyframe in decoding order (a cut without re-encoding): no decoder can show them.
     before_first_keyframe: int = 0
+    # Frames the edit list hides (not in `pts`), and whether one of them is the keyframe the first shown ones need.
+    hidden: int = 0
+    hidden_start: bool = False
 
 
 class IndexMismatch(Exception):
@@ -100,12 +106,12 @@ class _SeekFailed(Exception):
 def stream_index(stamps: PacketStamps) -> StreamIndex | None:
     """The index of a stream from its frames' PTS and keyframe PTS, or None when frames cannot be found by PTS
     (a packet without PTS, two frames with one PTS, no keyframe)."""
-    if not stamps.pts or any(pts is None for pts in stamps.pts) or not stamps.keyframe_pts:
+    if not stamps.pts or any(pts is None for pts in stamps.pts) or not (stamps.keyframe_pts or stamps.hidden_start):
         return None
     ordered = sorted(stamps.pts)
     if any(later == earlier for earlier, later in zip(ordered, ordered[1:])):
         return None
-    return StreamIndex(ordered, sorted(stamps.keyframe_pts), stamps.from_container)
+    return StreamIndex(ordered, sorted(stamps.keyframe_pts), stamps.from_container, stamps.hidden_start)
 
 
 def read_packet_stamps(container: Any, stream: Any, container_index: bool = True) -> PacketStamps:
@@ -130,20 +136,27 @@ def _lists_every_frame(stream: Any) -> bool:
 def _demuxed_stamps(container: Any, stream: Any) -> PacketStamps:
     stamps: list[int | None] = []
     keyframe_stamps: list[int] = []
-    last_pts, last_duration, before_first_keyframe = None, None, 0
+    last_pts, last_duration, before_first_keyframe, hidden, hidden_keyframe = None, None, 0, 0, False
     for packet in container.demux(stream):
-        if not packet.size or packet.is_discard:
+        if not packet.size:
+            continue
+        if packet.is_discard:  # decoded, not shown (an edit list starting after it)
+            hidden += 1
+            hidden_keyframe |= bool(packet.is_keyframe) and not keyframe_stamps
             continue
         stamps.append(packet.pts)
         if packet.is_keyframe and packet.pts is not None:
             keyframe_stamps.append(packet.pts)
-        elif not keyframe_stamps:
+        elif not keyframe_stamps and not hidden_keyframe:
             before_first_keyframe += 1
         if packet.pts is not None and (last_pts is None or packet.pts >= last_pts):
             last_pts, last_duration = packet.pts, packet.duration
-    if not keyframe_stamps:  # no keyframe flags at all: nothing says which frames cannot be decoded
+    if not keyframe_stamps and not hidden_keyframe:  # no keyframe flags: nothing says which frames cannot decode
         before_first_keyframe = 0
-    return PacketStamps(stamps, keyframe_stamps, last_duration, before_first_keyframe=before_first_keyframe)
+    return PacketStamps(
+        stamps, keyframe_stamps, last_duration, before_first_keyframe=before_first_keyframe, hidden=hidden,
+        hidden_start=hidden_keyframe,
+    )
 
 
 def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:
@@ -152,10 +165,13 @@ def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:
 
     The table gives each frame's decoding timestamp (DTS) in decoding order and its keyframe flag, not its PTS.
     Muxers write the DTS as the presentation times delayed by the decoder's reordering depth r (frames), so the
-    frame shown k-th has PTS = DTS[k + r]. That is checked, not assumed: the packets of the first group of pictures
-    give r and must match it, and those of the last group must match it and give the last r PTS; decoding then
-    checks every packet it reads (`IndexMismatch`). A keyframe at decoding position j is shown j-th (closed groups
-    of pictures; an open one fails the check at the seek). Tables with dropped or empty samples are not used.
+    frame shown k-th has PTS = DTS[k + r]. That is checked, not assumed: the packets of the first two groups of
+    pictures give r and must match it, and those of the last group must match it and give the last r PTS; decoding
+    then checks every packet it reads (`IndexMismatch`). A keyframe at decoding position j is shown j-th (closed
+    groups of pictures: the second and last keyframes are checked, and an open one elsewhere fails at the seek).
+    Tables with dropped or empty samples are not used. The middle of the file is not read: a reordering depth that
+    changes there (clips of different encoders joined without re-encoding) shows only when decoding reads it,
+    hence `read_video_info`'s default of reading every packet for callers that do not decode.
     """
     dts, keyframes = [], []
     for position, entry in enumerate(stream.index_entries):
@@ -167,11 +183,12 @@ def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:
     if not keyframes or keyframes[0] != 0 or any(later <= earlier for earlier, later in zip(dts, dts[1:])):
         return None
     total = len(dts)
-    head_end = keyframes[1] if len(keyframes) > 1 else total
+    # The head is the first two groups of pictures: the second keyframe tells whether they are closed.
+    head_end = keyframes[2] if len(keyframes) > 2 else total
     head = _packets_from(container, stream, dts, 0, head_end)
     if head is None:
         return None
-    if head_end == total:  # one group of pictures: the packets read are the whole stream, exact
+    if head_end == total:  # two groups of pictures or fewer: the packets read are the whole stream, exact
         head_pts = [pts for pts, _ in head]
         return PacketStamps(head_pts, [head_pts[j] for j in keyframes], max(head)[1])
     first = min(pts for pts, _ in head)
@@ -179,7 +196,8 @@ def _container_index_stamps(container: Any, stream: Any) -> PacketStamps | None:
     if delay >= total or dts[delay] != first:
         return None
     shown = dts[delay:]  # PTS of the frames shown 0 .. total - delay - 1
-    if sorted(pts for pts, _ in head) != shown[: len(head)]:
+    # A keyframe is shown where its decoding position says unless its group of pictures is open (x265's default).
+    if sorted(pts for pts, _ in head) != shown[: len(head)] or head[keyframes[1]][0] != shown[keyframes[1]]:
         return None
     tail_start = keyframes[-1]
     if tail_start >= len(shown):
@@ -398,12 +416,15 @@ def _decode_by_seeking(
         for frame_index in out.wanted:
             target = index.pts[frame_index]
             at = bisect_right(index.keyframe_pts, target) - 1
-            if at < 0:
+            if at >= 0:
+                keyframe = index.keyframe_pts[at]
+            elif index.hidden_start:  # decoding from the keyframe its edit list hides shows frame 0 first
+                keyframe = index.pts[0]
+            else:
                 raise _SeekFailed(
                     f"frame {frame_index} comes before its first keyframe (the file starts mid-way through a group"
                     " of pictures, as a cut without re-encoding leaves it)", START_ADVICE
                 )
-            keyframe = index.keyframe_pts[at]
             # Decoding on is cheaper than seeking while no keyframe lies between the last frame and the target.
             landing = None
             if frames is None or last_pts is None or keyframe > last_pts:
@@ -424,14 +445,15 @@ def _decode_by_seeking(
                             f"its index puts a keyframe at PTS {landing}, but the first frame decoded from there has"
                             f" PTS {pts}"
                         )
-                    if not frame.key_frame and _is_intra(frame):
+                    # (Frame 0 after a keyframe the edit list hides, at < 0, is shown first but is no keyframe.)
+                    if at >= 0 and not frame.key_frame and _is_intra(frame):
                         raise _SeekFailed(
                             f"the frame its container flags as a keyframe (PTS {landing}) is an I-frame the decoder"
                             " cannot start from (an open group of pictures without a recovery point): frames decoded"
                             " from it could differ from a sequential decode",
                             REENCODE_ADVICE,
                         )
-                    if not frame.key_frame:
+                    if at >= 0 and not frame.key_frame:
                         raise _SeekFailed(
                             f"its index flags the frame at PTS {landing} as a keyframe, but the decoder found a frame"
                             " that depends on earlier ones there"

@@ -372,13 +372,15 @@ class VideoFileInfo:
     stream_index: StreamIndex | None = field(default=None, repr=False, compare=False)
 
 
-def read_video_info(path: str, container_index: bool = True) -> VideoFileInfo:
+def read_video_info(path: str, container_index: bool = False) -> VideoFileInfo:
     """Frame count, rate, size, duration and (for variable-rate files) every frame's presentation time.
 
-    Times are PTS × time_base of the stream's frames in presentation order, the first frame at 0, derived from the
-    container's sample table where it can be (MP4/MOV, checked; `container_index=False` reads every packet
-    instead, see `video_decoding.read_packet_stamps`). A file whose frames all sit within half a frame of
-    index / fps counts as constant-rate (`frame_times` None) and keeps its stated rate. Errors name the file.
+    Times are PTS × time_base of the stream's frames in presentation order, the first frame at 0, read from every
+    packet. `container_index=True` derives them from the container's sample table instead where it can (MP4/MOV:
+    milliseconds instead of reading the whole file; see `video_decoding.read_packet_stamps`): its first and last
+    groups of pictures are checked, its middle only when `decode_frames` reads it, which the processors do. A file
+    whose frames all sit within half a frame of index / fps counts as constant-rate (`frame_times` None) and keeps
+    its stated rate. Errors name the file.
     """
     try:
         import av
@@ -403,8 +405,8 @@ def read_video_info(path: str, container_index: bool = True) -> VideoFileInfo:
             " without re-encoding): decoders cannot show those frames, so its frame count and times would be wrong."
             f" {START_ADVICE}"
         )
-    # Some containers do not store a frame count: the packets tell it.
-    num_frames = int(header_frames or len(stamps))
+    # Some containers do not store a frame count, and an edit list's hidden frames count in it: the packets tell it.
+    num_frames = len(stamps) if packets.hidden or not header_frames else int(header_frames)
     if num_frames == 0:
         raise ValueError(f"Video file '{path}' has zero frames.")
     frame_times = _presentation_times(stamps, time_base, num_frames, path)
@@ -446,9 +448,11 @@ def _fits_constant_rate(frame_times: Sequence[float], fps: float) -> bool:
 def probe_video_file(path: str) -> tuple[int, float, int, int]:
     """(frame count, fps, width, height) of the first video stream, with errors that name the file.
 
-    For a variable-rate file fps is the average rate; `read_video_info` also gives the frame times.
+    For a variable-rate file fps is the average rate; `read_video_info` also gives the frame times. Read from the
+    sample table where it can be (these four depend only on its checked ends: the frame count, the first and last
+    timestamps).
     """
-    info = read_video_info(path)
+    info = read_video_info(path, container_index=True)
     return info.num_frames, info.fps, info.width, info.height
 
 
@@ -459,10 +463,10 @@ def _sample_file(
         raise FileNotFoundError(f"Video file not found: '{path}'. Check the path (relative to {os.getcwd()}).")
     backend = resolve_backend(backend)
     try:
-        return _sample_with_index(path, choose_indices, backend, read_video_info(path))
+        return _sample_with_index(path, choose_indices, backend, read_video_info(path, container_index=True))
     except IndexMismatch as mismatch:
         _warn_index_mismatch(path, mismatch)
-        return _sample_with_index(path, choose_indices, backend, read_video_info(path, container_index=False))
+        return _sample_with_index(path, choose_indices, backend, read_video_info(path))
 
 
 def _sample_with_index(
@@ -494,7 +498,7 @@ def decode_video_frames(path: str, indices: Sequence[int], backend: str | None =
     """Decode the frames at `indices` (repeats allowed) of the video at `path`, seeking to each (see
     `video_decoding`)."""
     try:
-        return decode_frames(path, indices, read_video_info(path).stream_index, backend)
+        return decode_frames(path, indices, read_video_info(path, container_index=True).stream_index, backend)
     except IndexMismatch as mismatch:
         _warn_index_mismatch(path, mismatch)
-        return decode_frames(path, indices, read_video_info(path, container_index=False).stream_index, backend)
+        return decode_frames(path, indices, read_video_info(path).stream_index, backend)

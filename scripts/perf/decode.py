@@ -48,8 +48,8 @@ SEEK_OPTIONS = {
     "seek": {}, "seek-packet-index": {}, "seek-1thread": {"threads": 1},
     "seek-no-skip": {"threads": 1, "skip_nonref": False},
 }
-# How each method reads the frame timestamps (`read_video_info` options): all but one use the shipped default.
-INDEX_OPTIONS = {"seek-packet-index": {"container_index": False}}
+# How each method reads the frame timestamps (`read_video_info`): the sample table, as the processors do, but one.
+PACKET_INDEX_METHODS = ("seek-packet-index",)
 CHILD_MODULE = "groundvts.scripts.perf._decode_child"
 VIDEO_FPS = 30.0
 
@@ -175,7 +175,7 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
     for _ in range(repeats):
         decoded[0] = 0
         start = time.perf_counter()
-        info = read_video_info(path, **INDEX_OPTIONS.get(method, {}))
+        info = read_video_info(path, container_index=method not in PACKET_INDEX_METHODS)
         info_seconds = time.perf_counter() - start
         indices = uniform_step_indices(info.num_frames, frames)
         if method == "sequential":

@@ -108,10 +108,12 @@ def test_the_sample_table_gives_the_timestamps_every_packet_gives(gop_videos, na
     table plus the first and last groups of pictures, equal to reading every packet, B-frames and variable rate
     included."""
     path = gop_videos[name]
-    exact = read_video_info(path, container_index=False)
+    exact = read_video_info(path)
     no_reading_every_packet(monkeypatch)
-    derived = read_video_info(path)
-    assert derived.stream_index.from_container and not exact.stream_index.from_container
+    derived = read_video_info(path, container_index=True)
+    # Two groups of pictures or fewer (long_gop_250): the head read is the whole stream, exact as it stands.
+    assert derived.stream_index.from_container == (len(exact.stream_index.keyframe_pts) > 2)
+    assert not exact.stream_index.from_container  # the default reads every packet
     assert derived.stream_index.pts == exact.stream_index.pts
     assert derived.stream_index.keyframe_pts == exact.stream_index.keyframe_pts
     assert derived == exact  # frame count, rate, size, duration, frame times
@@ -125,7 +127,7 @@ def test_the_sample_table_is_read_without_reading_the_file(tmp_path, monkeypatch
         str(write_gop_video(tmp_path / "long.mp4", 3000, 30.0, gop=30)),
         str(write_gop_video(tmp_path / "vfr_no_b.mp4", 3000, 30.0, gop=30, b_frames=0, frame_times=times)),
     ]
-    exact = [read_video_info(path, container_index=False) for path in paths]
+    exact = [read_video_info(path) for path in paths]
     assert exact[1].frame_times is not None  # variable rate
     packets_from, read = video_decoding._packets_from, []
 
@@ -138,9 +140,9 @@ def test_the_sample_table_is_read_without_reading_the_file(tmp_path, monkeypatch
     no_reading_every_packet(monkeypatch)
     for path, reference in zip(paths, exact):
         read.clear()
-        derived = read_video_info(path)
+        derived = read_video_info(path, container_index=True)
         assert derived == reference and derived.stream_index.pts == reference.stream_index.pts
-        assert sum(read) == 60  # two groups of pictures of 30 frames
+        assert sum(read) == 90  # the first two groups of pictures of 30 frames and the last
 
 
 def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tmp_path):
@@ -157,7 +159,7 @@ def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tm
                 packet.stream = stream
                 target.mux(packet)
     write_gop_video(mkv, 90, 30.0, gop=30)
-    info, packets_read = read_video_info(str(mkv)), read_video_info(str(mkv), container_index=False)
+    info, packets_read = read_video_info(str(mkv), container_index=True), read_video_info(str(mkv))
     assert info == packets_read and info.stream_index == packets_read.stream_index
     assert not info.stream_index.from_container
     for container_index in (True, False):
@@ -166,6 +168,32 @@ def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tm
     with pytest.raises(ValueError, match="before its first keyframe"):
         prepare_videos(str(cut), choose_indices=chooser(4), backend="pyav")
     assert not video_decoding._lists_every_frame(types.SimpleNamespace(frames=90))  # PyAV < 18
+
+
+def test_a_trim_whose_edit_list_hides_its_first_keyframe_seeks_exactly(tmp_path, monkeypatch, caplog):
+    """`ffmpeg -ss T -i IN -c copy OUT.mp4` keeps the packets from the keyframe before T and hides the frames before
+    T with an edit list: the frames shown are counted (not the header's), and the first ones decode from the hidden
+    keyframe, pixel-equal to a sequential decode, without a warning."""
+    import av
+
+    source, trim = write_gop_video(tmp_path / "source.mp4", 100, 30.0, gop=30), str(tmp_path / "trim.mp4")
+    with av.open(str(source)) as original, av.open(trim, "w") as target:
+        stream = target.add_stream_from_template(original.streams.video[0])
+        for packet in original.demux(original.streams.video[0]):
+            if packet.size:  # frames 0-9 moved before the start: the muxer writes an edit list that hides them
+                packet.pts, packet.dts, packet.stream = packet.pts - 10 * 512, packet.dts - 10 * 512, stream
+                target.mux(packet)
+    with av.open(trim) as container:
+        shown = len(list(container.decode(video=0)))
+    info = read_video_info(trim)
+    assert shown == info.num_frames == 90 and info.stream_index.hidden_start
+    assert info.duration == pytest.approx(3.0)
+    indices = [0, 5, 19, 20, 21, 45, 89]  # 0-19 come from the hidden keyframe's group of pictures
+    no_sequential_decoding(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        frames = decode_video_frames(trim, indices, backend="pyav")
+    assert np.array_equal(frames, sequential_reference(trim, indices))
+    assert not caplog.records
 
 
 def lying_sample_table(monkeypatch, shift_from: int) -> None:
@@ -188,8 +216,8 @@ def test_a_sample_table_that_disagrees_with_the_packets_is_replaced_with_a_warni
     path = gop_videos["vfr"]
     exact_frames, exact_metadata = prepare_videos(path, choose_indices=chooser(16), backend="pyav")
     lying_sample_table(monkeypatch, shift_from=45)
-    lying = read_video_info(path).stream_index
-    assert lying.from_container and lying.pts != read_video_info(path, container_index=False).stream_index.pts
+    lying = read_video_info(path, container_index=True).stream_index
+    assert lying.from_container and lying.pts != read_video_info(path).stream_index.pts
     with pytest.raises(video_decoding.IndexMismatch, match=r"vfr\.mp4"):
         decode_frames(path, [3, 60], lying, "pyav")
     no_sequential_decoding(monkeypatch)
@@ -209,7 +237,7 @@ def test_a_sample_table_that_disagrees_with_the_packets_is_replaced_with_a_warni
 
 def test_a_broken_index_falls_back_to_sequential_with_a_warning(gop_videos, caplog):
     path = gop_videos["cfr_30"]
-    index = read_video_info(path, container_index=False).stream_index  # read from every packet: trusted as is
+    index = read_video_info(path).stream_index  # read from every packet: trusted as is
     indices = [3, 40, 41, 89]
     reference = sequential_reference(path, indices)
     # Indexes that lie, and what the warning must say happened: every frame a keyframe (the seek lands on the real
@@ -237,7 +265,7 @@ def test_an_open_gop_file_seeks_to_its_recovery_points_exactly(tmp_path, monkeyp
     """x264's open GOPs: each keyframe after the first is an I-frame with a recovery point, and the two B-frames
     shown before it are decoded after it, from both groups of pictures."""
     path = str(write_gop_video(tmp_path / "open_gop.mp4", 120, 30.0, gop=30, open_gop=True))
-    index = read_video_info(path).stream_index
+    index = read_video_info(path, container_index=True).stream_index
     assert len(index.keyframe_pts) == 4
     # Its keyframes are not shown where their decoding position says: the sample table is not used for them.
     assert not index.from_container
@@ -271,7 +299,7 @@ def test_an_i_frame_the_decoder_cannot_start_from_is_named_in_the_warning(gop_vi
     monkeypatch.setattr(video_decoding, "_frames_for", open_gop_frames)
     indices = [3, 40, 89]
     with caplog.at_level(logging.WARNING):
-        frames = decode_frames(path, indices, read_video_info(path, container_index=False).stream_index, "pyav")
+        frames = decode_frames(path, indices, read_video_info(path).stream_index, "pyav")
     assert np.array_equal(frames, sequential_reference(path, indices))
     (warning,) = [r.message for r in caplog.records]
     assert f"flags as a keyframe (PTS {keyframe_at}) is an I-frame the decoder cannot start from" in warning
