@@ -2,7 +2,7 @@
 
 Not a command and not for users: `perf.decode` starts it as
 
-    python -m groundvts.scripts.perf._decode_child METHOD VIDEO FRAMES REPEATS
+    python -m groundvts.scripts.perf._decode_child METHOD VIDEO FRAMES REPEATS [cold]
 
 so that each measurement's peak memory is its own process's.
 """
@@ -16,4 +16,5 @@ from groundvts.scripts.perf.decode import measure
 
 if __name__ == "__main__":
     method, video, frames, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(measure(method, video, frames, repeats)))
+    cold = sys.argv[5:] == ["cold"]
+    print(json.dumps(measure(method, video, frames, repeats, cold)))

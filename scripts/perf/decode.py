@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -67,6 +68,9 @@ class DecodeBenchSettings:
     methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={
         "choices": list(METHODS), "help": "decoders to time (torchcodec is skipped where it is not installed)"})
     repeats: int = field(default=1, metadata={"help": "timed runs per measurement (the fastest is kept)"})
+    cold: bool = field(default=False, metadata={
+        "help": "evict the video from the page cache before every timed run (a first read from disk, as in a "
+                "benchmark over many long videos); Linux `posix_fadvise`"})
     encode_all: bool = field(default=False, metadata={
         "help": "encode every length (slow for long videos) instead of repeating a cached shorter video"})
     workdir: Path = field(default=Path("decode_bench_videos"), metadata={
@@ -150,9 +154,10 @@ def _repeat_video(part: Path, part_frames: int, times: int, out: Path) -> None:
                     target.mux(packet)
 
 
-def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]:
+def measure(method: str, path: str, frames: int, repeats: int, cold: bool = False) -> dict[str, Any]:
     """Decode `frames` frames of `path` with `method`, in this process: seconds (fastest of `repeats`), peak RSS
-    growth (MB), a checksum of the frames, and for the seek methods the frames the decoder output."""
+    growth (MB), a checksum of the frames, and for the seek methods the frames the decoder output. `cold`: the
+    file is evicted from the page cache before each run."""
     import numpy as np
     from transformers.video_utils import load_video
 
@@ -174,6 +179,8 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
     best, checksum, info_seconds = float("inf"), None, None
     for _ in range(repeats):
         decoded[0] = 0
+        if cold:
+            evict_from_page_cache(path)
         start = time.perf_counter()
         info = read_video_info(path, container_index=method not in PACKET_INDEX_METHODS)
         info_seconds = time.perf_counter() - start
@@ -193,8 +200,20 @@ def measure(method: str, path: str, frames: int, repeats: int) -> dict[str, Any]
             "num_frames": info.num_frames, "decoded": decoded[0] if method in SEEK_OPTIONS else None}
 
 
-def _measure_in_child(method: str, path: Path, frames: int, repeats: int) -> dict[str, Any]:
+def evict_from_page_cache(path: str) -> None:
+    """Drop the file's cached pages (clean pages of a file we only read), so the next read comes from disk."""
+    if not hasattr(os, "posix_fadvise"):
+        raise VariantFailedError("--cold needs posix_fadvise (Linux); this system has none")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _measure_in_child(method: str, path: Path, frames: int, repeats: int, cold: bool = False) -> dict[str, Any]:
     child = [sys.executable, "-m", CHILD_MODULE, method, str(path), str(frames), str(repeats)]
+    child += ["cold"] if cold else []
     proc = subprocess.run(child, capture_output=True, text=True)
     if proc.returncode != 0:
         raise VariantFailedError(f"{method} on {path} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -224,7 +243,7 @@ def run_decode_benchmark(settings: DecodeBenchSettings, log: Any = print) -> Dec
                 row: dict[str, Any] = {"resolution": resolution, "gop": gop, "minutes": minutes, "video": str(path),
                                        "repeated": path.stem.endswith("_repeated")}
                 for method in methods:
-                    row[method] = _measure_in_child(method, path, settings.frames, settings.repeats)
+                    row[method] = _measure_in_child(method, path, settings.frames, settings.repeats, settings.cold)
                 reference = row.get("sequential", row[methods[0]])["checksum"]
                 row["same_frames"] = {m: row[m]["checksum"] == reference for m in methods}
                 rows.append(row)

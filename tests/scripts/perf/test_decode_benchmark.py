@@ -12,11 +12,11 @@ from groundvts.scripts.perf.decode import DecodeBenchSettings, ensure_video, goa
 def test_tiny_grid_end_to_end(tmp_path, capsys):
     argv = ["--minutes", "0.05", "0.1", "--resolutions", "480p", "--gops", "30", "--frames", "8",
             "--methods", "sequential", "seek", "seek-packet-index", "seek-no-skip",
-            "--workdir", str(tmp_path / "videos"), "--out", str(tmp_path / "b.json")]
+            "--cold", "--workdir", str(tmp_path / "videos"), "--out", str(tmp_path / "b.json")]
     assert benchmark_decode.main(argv) == 0
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "b.json").read_text())
-    assert [row["minutes"] for row in report["rows"]] == [0.05, 0.1]
+    assert [row["minutes"] for row in report["rows"]] == [0.05, 0.1] and report["settings"]["cold"] is True
     for row in report["rows"]:
         assert row["seek"]["num_frames"] == round(row["minutes"] * 60 * 30)
         assert row["same_frames"] == {"sequential": True, "seek": True, "seek-packet-index": True, "seek-no-skip": True}
