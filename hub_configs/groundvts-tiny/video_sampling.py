@@ -394,6 +394,8 @@ def read_video_info(path: str, container_index: bool = False) -> VideoFileInfo:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
             header_frames, time_base = stream.frames, stream.time_base
+            # In MP4/MOV a sample is one frame: the packets decoders see are the frames, whatever the header says.
+            one_frame_per_packet = "mp4" in container.format.name or "mov" in container.format.name
             packets = read_packet_stamps(container, stream, container_index)
             stamps, last_duration = packets.pts, packets.last_duration
             width, height = stream.width, stream.height
@@ -405,8 +407,11 @@ def read_video_info(path: str, container_index: bool = False) -> VideoFileInfo:
             " without re-encoding): decoders cannot show those frames, so its frame count and times would be wrong."
             f" {START_ADVICE}"
         )
-    # Some containers do not store a frame count, and an edit list's hidden frames count in it: the packets tell it.
-    num_frames = len(stamps) if packets.hidden or not header_frames else int(header_frames)
+    # The packets tell the frame count where the header cannot: some containers store none, a fragmented MP4's counts
+    # its first fragment only, and an edit list's hidden frames count in it.
+    stamped = all(pts is not None for pts in stamps)
+    trust_packets = not header_frames or packets.hidden or (one_frame_per_packet and stamped)
+    num_frames = len(stamps) if trust_packets else int(header_frames)
     if num_frames == 0:
         raise ValueError(f"Video file '{path}' has zero frames.")
     frame_times = _presentation_times(stamps, time_base, num_frames, path)

@@ -170,19 +170,28 @@ def test_files_the_sample_table_cannot_describe_read_every_packet(gop_videos, tm
     assert not video_decoding._lists_every_frame(types.SimpleNamespace(frames=90))  # PyAV < 18
 
 
+def remuxed(source: str, target: str, shift: int = 0, **options) -> str:
+    """`source`'s video packets copied into `target` (timestamps moved by `shift`), with muxer `options`."""
+    import av
+
+    with av.open(source) as original, av.open(target, "w", options=options) as copy:
+        stream = copy.add_stream_from_template(original.streams.video[0])
+        for packet in original.demux(original.streams.video[0]):
+            if packet.size:
+                packet.pts, packet.dts, packet.stream = packet.pts + shift, packet.dts + shift, stream
+                copy.mux(packet)
+    return target
+
+
 def test_a_trim_whose_edit_list_hides_its_first_keyframe_seeks_exactly(tmp_path, monkeypatch, caplog):
     """`ffmpeg -ss T -i IN -c copy OUT.mp4` keeps the packets from the keyframe before T and hides the frames before
     T with an edit list: the frames shown are counted (not the header's), and the first ones decode from the hidden
     keyframe, pixel-equal to a sequential decode, without a warning."""
     import av
 
-    source, trim = write_gop_video(tmp_path / "source.mp4", 100, 30.0, gop=30), str(tmp_path / "trim.mp4")
-    with av.open(str(source)) as original, av.open(trim, "w") as target:
-        stream = target.add_stream_from_template(original.streams.video[0])
-        for packet in original.demux(original.streams.video[0]):
-            if packet.size:  # frames 0-9 moved before the start: the muxer writes an edit list that hides them
-                packet.pts, packet.dts, packet.stream = packet.pts - 10 * 512, packet.dts - 10 * 512, stream
-                target.mux(packet)
+    source = write_gop_video(tmp_path / "source.mp4", 100, 30.0, gop=30)
+    # Frames 0-9 moved before the start: the muxer writes an edit list that hides them.
+    trim = remuxed(str(source), str(tmp_path / "trim.mp4"), shift=-10 * 512)
     with av.open(trim) as container:
         shown = len(list(container.decode(video=0)))
     info = read_video_info(trim)
@@ -194,6 +203,31 @@ def test_a_trim_whose_edit_list_hides_its_first_keyframe_seeks_exactly(tmp_path,
         frames = decode_video_frames(trim, indices, backend="pyav")
     assert np.array_equal(frames, sequential_reference(trim, indices))
     assert not caplog.records
+
+
+@pytest.mark.parametrize("kind", ["fragmented", "intra_shifted"])
+def test_mp4_frame_counts_are_the_frames_decoders_show(tmp_path, kind, caplog):
+    """Headers that miscount: a fragmented MP4 without an empty moov counts its first fragment only (30 of 95), and
+    an all-keyframe file moved before 0 counts frames its edit list drops (40 for 36). The frames shown are counted,
+    with their timestamps, and decode equal to a sequential decode (they used to be taken as 30 or 40 frames
+    without usable timestamps: a third of the video, or an error past the end)."""
+    import av
+
+    if kind == "fragmented":
+        source = write_gop_video(tmp_path / "source.mp4", 95, 30.0, gop=30)
+        path = remuxed(str(source), str(tmp_path / "fragmented.mp4"), movflags="frag_keyframe")
+    else:
+        source = write_gop_video(tmp_path / "source.mp4", 40, 30.0, gop=1, b_frames=0)
+        path = remuxed(str(source), str(tmp_path / "shifted.mp4"), shift=-4 * 512)
+    with av.open(path) as container:
+        shown = len(list(container.decode(video=0)))
+        header = container.streams.video[0].frames
+    assert header != shown  # what the file's header says is not what decoders show
+    with caplog.at_level(logging.WARNING):
+        info = read_video_info(path)
+    assert info.num_frames == shown and info.stream_index is not None and not caplog.records
+    indices = [0, shown // 2, shown - 1]
+    assert np.array_equal(decode_video_frames(path, indices, backend="pyav"), sequential_reference(path, indices))
 
 
 def lying_sample_table(monkeypatch, shift_from: int) -> None:
@@ -343,23 +377,15 @@ def test_skipping_non_reference_frames_keeps_the_pixels(gop_videos, monkeypatch)
         decode_frames(path, indices, index, "pyav", threads=-1)
 
 
-class _ThreadsInWorker:
-    """A dataset whose items are the decoder threads `decode_frames` would pick where the item is loaded."""
-
-    def __len__(self):
-        return 1
-
-    def __getitem__(self, item):
-        return video_decoding.default_decoder_threads()
-
-
-def test_dataloader_workers_decode_with_one_thread_each():
-    """FFmpeg's own choice (cores + 1 frame threads) in every DataLoader worker would oversubscribe the cores."""
-    from torch.utils.data import DataLoader
+def test_dataloader_workers_decode_with_one_thread_each(monkeypatch):
+    """FFmpeg's own choice (cores + 1 frame threads) in every DataLoader worker would oversubscribe the cores. (A
+    worker is what `get_worker_info` reports; a real forked worker is not used here: forking a process whose
+    decoders ran threads can hang.)"""
+    import torch.utils.data
 
     assert video_decoding.default_decoder_threads() == 0  # the main process: FFmpeg's choice
-    (in_worker,) = DataLoader(_ThreadsInWorker(), num_workers=1, batch_size=None)
-    assert in_worker == 1
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: types.SimpleNamespace(id=0, num_workers=2))
+    assert video_decoding.default_decoder_threads() == 1
 
 
 def test_a_stream_without_timestamps_says_so_and_decodes_sequentially(gop_videos, tmp_path, caplog):
