@@ -1,6 +1,7 @@
 """Decoding by seeking gives the frames of a sequential decode (same indices, same pixels), keeps memory to the
 kept frames, and falls back to sequential decoding, with a warning, when the index cannot be trusted."""
 
+import gc
 import json
 import logging
 import subprocess
@@ -49,6 +50,9 @@ def sequential_reference(path: str, indices: list[int]) -> np.ndarray:
     """The old path: transformers' PyAV reader decodes every frame up to the last kept one."""
     unique = sorted(set(indices))
     frames, _ = load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kw: np.asarray(unique))
+    # Its reader (transformers 5.23 `read_video_pyav`) never closes the file: its decoder threads live until a
+    # garbage collection, and a process forked meanwhile (a DataLoader worker) can hang when it collects them.
+    gc.collect()
     position = {index: k for k, index in enumerate(unique)}
     return np.asarray(frames)[[position[i] for i in indices]]
 
@@ -379,8 +383,7 @@ def test_skipping_non_reference_frames_keeps_the_pixels(gop_videos, monkeypatch)
 
 def test_dataloader_workers_decode_with_one_thread_each(monkeypatch):
     """FFmpeg's own choice (cores + 1 frame threads) in every DataLoader worker would oversubscribe the cores. (A
-    worker is what `get_worker_info` reports; a real forked worker is not used here: forking a process whose
-    decoders ran threads can hang.)"""
+    worker is what `get_worker_info` reports; no process is forked in a test process whose decoders ran.)"""
     import torch.utils.data
 
     assert video_decoding.default_decoder_threads() == 0  # the main process: FFmpeg's choice
