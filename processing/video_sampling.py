@@ -467,11 +467,7 @@ def _sample_file(
     if "://" not in path and not os.path.isfile(path):
         raise FileNotFoundError(f"Video file not found: '{path}'. Check the path (relative to {os.getcwd()}).")
     backend = resolve_backend(backend)
-    try:
-        return _sample_with_index(path, choose_indices, backend, read_video_info(path, container_index=True))
-    except IndexMismatch as mismatch:
-        _warn_index_mismatch(path, mismatch)
-        return _sample_with_index(path, choose_indices, backend, read_video_info(path))
+    return _with_checked_info(path, lambda info: _sample_with_index(path, choose_indices, backend, info))
 
 
 def _sample_with_index(
@@ -491,19 +487,21 @@ def _sample_with_index(
     return frames, metadata
 
 
-def _warn_index_mismatch(path: str, mismatch: IndexMismatch) -> None:
-    logger.warning(
-        f"The sample table of video file '{path}' did not match its packets ({mismatch.__cause__ or mismatch});"
-        " reading every packet's timestamps instead and choosing the frames again (slower for long videos,"
-        " same result as for a file without a usable table)."
-    )
+def _with_checked_info(path: str, use: Callable[[VideoFileInfo], Any]) -> Any:
+    """`use(info)` with the info read from the sample table; where decoding finds the table wrong (`IndexMismatch`),
+    again with the info read from every packet, with a warning."""
+    try:
+        return use(read_video_info(path, container_index=True))
+    except IndexMismatch as mismatch:
+        logger.warning(
+            f"The sample table of video file '{path}' did not match its packets ({mismatch.__cause__ or mismatch});"
+            " reading every packet's timestamps instead and choosing the frames again (slower for long videos,"
+            " same result as for a file without a usable table)."
+        )
+        return use(read_video_info(path))
 
 
 def decode_video_frames(path: str, indices: Sequence[int], backend: str | None = None) -> np.ndarray:
     """Decode the frames at `indices` (repeats allowed) of the video at `path`, seeking to each (see
     `video_decoding`)."""
-    try:
-        return decode_frames(path, indices, read_video_info(path, container_index=True).stream_index, backend)
-    except IndexMismatch as mismatch:
-        _warn_index_mismatch(path, mismatch)
-        return decode_frames(path, indices, read_video_info(path).stream_index, backend)
+    return _with_checked_info(path, lambda info: decode_frames(path, indices, info.stream_index, backend))
